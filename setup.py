@@ -1,0 +1,36 @@
+from setuptools import find_namespace_packages
+from setuptools import setup
+
+
+def read(name):
+    with open(name, encoding='utf-8') as f:
+        return f.read()
+
+
+setup(
+    name='zeit.cds',
+    version='0.1.dev0',
+    description='Carries zeit.cms articles between a spool and the '
+                'Content Drehscheibe (CDS) over FTP',
+    long_description=read('README.txt') + '\n\n' + read('CHANGES.txt'),
+    license='ZPL-2.1',
+    python_requires='>=3.11',
+    package_dir={'': 'src'},
+    packages=find_namespace_packages('src', include=['zeit.*']),
+    include_package_data=True,
+    package_data={'zeit.cds': ['*.zcml', '*.txt']},
+    zip_safe=False,
+    install_requires=[
+        'gocept.filestore',
+        'pyftpdlib >= 2.0',
+        'zope.component',
+        'zope.configuration',
+        'zope.interface',
+    ],
+    extras_require={
+        'test': [
+            'zope.testing',
+            'zope.testrunner',
+        ],
+    },
+)

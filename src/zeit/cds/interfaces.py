@@ -1,0 +1,163 @@
+"""The parts of zeit.cds and the errors they raise.
+
+zeit.cms can replace any part by registering its own component in ZCML;
+``configure.zcml`` registers the defaults.
+"""
+import zope.interface
+
+
+class ISpool(zope.interface.Interface):
+    """The local side: a maildir-like folder with ``tmp``, ``new``, ``cur``.
+
+    zeit.cms puts the files to export into ``new``; exported files move on
+    to ``cur``. Imported files are written into ``tmp`` and appear in
+    ``new`` only when they are complete and on disk.
+    """
+
+    path = zope.interface.Attribute('The folder of the spool, for messages.')
+
+    def waiting():
+        """The names of the files waiting in ``new``, sorted."""
+
+    def open(name):
+        """Open the file ``name`` in ``new`` for reading, in binary mode.
+
+        Raises LocalFileError when it cannot be read.
+        """
+
+    def mark_exported(name):
+        """Move the file ``name`` from ``new`` to ``cur``."""
+
+    def receiving(name):
+        """A context manager for receiving the file ``name``.
+
+        It yields a binary file in ``tmp`` to write into. When the block
+        ends without an error the file is flushed, fsynced and moved to
+        ``new``; otherwise it is removed from ``tmp``.
+        """
+
+
+class IRemoteTarget(zope.interface.Interface):
+    """The CDS side: one directory on a server, reached through a session.
+
+    All methods except ``connect`` need an open session. Names are plain
+    file names inside the directory. Failures raise a CDSError.
+    """
+
+    description = zope.interface.Attribute(
+        'How the target is named in log lines, '
+        'e.g. "host localhost, port 21, user test".')
+
+    directory = zope.interface.Attribute('The remote directory.')
+
+    def connect():
+        """Open the session: connect, log in, enter the directory.
+
+        Either all of it succeeds or the target is left unconnected.
+        """
+
+    def names():
+        """The names of the plain files in the directory, sorted."""
+
+    def upload(name, fileobj):
+        """Store the binary file ``fileobj`` under ``name``, atomically.
+
+        The content is written under a temporary name first and renamed
+        to ``name`` only after its size on the server was verified, so
+        ``name`` never shows partial content. Returns the size in bytes.
+        """
+
+    def download(name, fileobj):
+        """Write the content of the remote file ``name`` into ``fileobj``.
+
+        Returns the size in bytes.
+        """
+
+    def read(name):
+        """The content of the small remote file ``name`` as bytes."""
+
+    def write(name, data):
+        """Store the bytes ``data`` under ``name`` (for lock files)."""
+
+    def remove(name):
+        """Delete the remote file ``name``."""
+
+    def close():
+        """End the session; harmless when it is already gone."""
+
+
+class IRemoteTargetFactory(zope.interface.Interface):
+    """Makes remote targets; registered as a utility named by URL scheme."""
+
+    def __call__(*, host, port, user, password, directory):
+        """A new, unconnected IRemoteTarget."""
+
+
+class ISummary(zope.interface.Interface):
+    """What one run did."""
+
+    files = zope.interface.Attribute('Number of files transferred.')
+    bytes = zope.interface.Attribute('Number of bytes transferred.')
+    seconds = zope.interface.Attribute('Duration of the run in seconds.')
+    failures = zope.interface.Attribute('Number of files that failed.')
+
+
+class IExporter(zope.interface.Interface):
+    """Carries the waiting files of a spool to a remote target.
+
+    A multi-adapter of (ISpool, IRemoteTarget).
+    """
+
+    def run():
+        """Export every file waiting in the spool; returns an ISummary.
+
+        Raises a CDSError when the run as a whole fails (no connection,
+        the CDS is locked by somebody else, ...). Files that were not
+        delivered stay in ``new``.
+        """
+
+
+class CDSError(Exception):
+    """The root of every error zeit.cds raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigurationError(CDSError):
+    """The settings or arguments do not make sense."""
+
+    exit_code = 2
+
+
+class LocalFileError(CDSError):
+    """A file or folder of the spool cannot be used."""
+
+
+class RemoteError(CDSError):
+    """The server failed or refused."""
+
+
+class ConnectError(RemoteError):
+    """Nothing answers at the given host and port."""
+
+
+class AuthenticationError(RemoteError):
+    """The server did not accept the user name and password."""
+
+
+class RemoteDirectoryError(RemoteError):
+    """The remote directory does not exist or cannot be entered."""
+
+
+class ConnectionLost(RemoteError):
+    """The session with the server broke off."""
+
+
+class TransferError(RemoteError):
+    """One file could not be transferred; the session is still usable."""
+
+
+class RemoteLocked(RemoteError):
+    """Somebody else holds a CDS lock file."""
+
+    exit_code = 75

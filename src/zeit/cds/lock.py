@@ -1,0 +1,133 @@
+"""The CDS lock protocol on top of any IRemoteTarget.
+
+Export holds the lock file ``write``, import holds ``read``; either run
+backs off while the other file exists. A lock file names its owner, so a
+lock left behind by a killed run of ours can be told from anybody else's.
+"""
+import dataclasses
+import datetime
+import logging
+import os
+import socket
+
+from zeit.cds import names
+from zeit.cds.interfaces import RemoteLocked
+
+log = logging.getLogger(__name__)
+
+TOOL = 'zeit.cds'
+
+
+@dataclasses.dataclass(frozen=True)
+class LockOwner:
+    """Who holds a lock: written into the lock file, never a secret."""
+
+    host: str
+    pid: int
+    spool: str
+    time: str
+    tool: str = TOOL
+
+    @classmethod
+    def this_process(cls, spool):
+        return cls(host=socket.gethostname(), pid=os.getpid(),
+                   spool=os.path.abspath(spool),
+                   time=datetime.datetime.now(datetime.timezone.utc)
+                   .isoformat(timespec='seconds'))
+
+    def dumps(self):
+        return ''.join(
+            f'{field.name}: {getattr(self, field.name)}\n'
+            for field in dataclasses.fields(self)).encode('utf-8')
+
+    @classmethod
+    def parse(cls, data):
+        """The owner named by a lock file's content, or None.
+
+        The content comes from the server and may be anything.
+        """
+        fields = {}
+        for line in data.decode('utf-8', 'replace').splitlines():
+            key, sep, value = line.partition(': ')
+            if sep and value.isprintable():
+                fields[key] = value
+        try:
+            return cls(host=fields['host'], pid=int(fields['pid']),
+                       spool=fields['spool'], time=fields['time'],
+                       tool=fields['tool'])
+        except (KeyError, ValueError):
+            return None
+
+    def left_behind_by_us(self, spool):
+        """Whether this lock is ours on this host and spool, from a dead
+        process."""
+        me = self.this_process(spool)
+        return (self.tool == TOOL and self.host == me.host
+                and self.spool == me.spool and not _alive(self.pid))
+
+    def __str__(self):
+        return (f'{self.tool} on host {self.host}, pid {self.pid}, '
+                f'spool {self.spool}, since {self.time}')
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RemoteLock:
+    """One CDS lock file, taken and released through a remote target."""
+
+    def __init__(self, target, name, spool):
+        self.target = target
+        self.name = name
+        self.spool = spool
+        self.owner = LockOwner.this_process(spool)
+
+    def acquire(self):
+        """Create the lock file; raises RemoteLocked when another lock
+        holds."""
+        self._clear_way(self.target.names())
+        content = self.owner.dumps()
+        self.target.write(self.name, content)
+        # FTP cannot create a file exclusively: look again, so that of two
+        # parties racing for the lock at most one goes on.
+        present = self.target.names()
+        others = [lock for lock in names.LOCKS
+                  if lock != self.name and lock in present]
+        if others or self.target.read(self.name) != content:
+            self._give_up_after_race(others)
+
+    def _clear_way(self, present):
+        for lock in names.LOCKS:
+            if lock not in present:
+                continue
+            owner = LockOwner.parse(self.target.read(lock))
+            if owner is not None and owner.left_behind_by_us(self.spool):
+                log.warning(
+                    'Taking over lock file %s left behind by a killed run '
+                    '(%s)', lock, owner)
+                self.target.remove(lock)
+            else:
+                raise RemoteLocked(
+                    f'CDS directory {self.target.directory} is locked: '
+                    f'lock file {lock!r} exists '
+                    f'({owner or "held by another party"})')
+
+    def _give_up_after_race(self, others):
+        if not others:
+            raise RemoteLocked(
+                f'CDS directory {self.target.directory} is locked: '
+                f'lock file {self.name!r} was taken by another party')
+        self.target.remove(self.name)
+        raise RemoteLocked(
+            f'CDS directory {self.target.directory} is locked: '
+            f'lock file {others[0]!r} appeared')
+
+    def release(self):
+        self.target.remove(self.name)

@@ -1,0 +1,159 @@
+"""Test fixtures: a real FTP server in a thread, ZCML, captured log lines."""
+import io
+import logging
+import os
+import shutil
+import tempfile
+import threading
+
+import gocept.filestore.filestore
+import pyftpdlib.authorizers
+import pyftpdlib.handlers
+import pyftpdlib.ioloop
+import pyftpdlib.servers
+import zope.component.testlayer
+
+import zeit.cds
+
+USER = 'test'
+PASSWORD = 'testpw'
+# Every permission, including MFMT and SITE CHMOD, so the server never
+# stands in the way of what a test wants to show.
+ALL_PERMISSIONS = 'elradfmwMT'
+
+
+class FTPServerThread:
+    """A pyftpdlib server on 127.0.0.1 and a port the OS picks.
+
+    ``handler`` may be a subclass of pyftpdlib's FTPHandler that
+    misbehaves on purpose.
+    """
+
+    def __init__(self, root, handler=pyftpdlib.handlers.FTPHandler,
+                 user=USER, password=PASSWORD):
+        authorizer = pyftpdlib.authorizers.DummyAuthorizer()
+        authorizer.add_user(user, password, root, perm=ALL_PERMISSIONS)
+        # A subclass per server, so that the caller's class stays as it was.
+        # No pause after a failed login: tests fail logins on purpose.
+        handler = type(handler.__name__, (handler,),
+                       {'authorizer': authorizer, 'auth_failed_timeout': 0})
+        self.root = root
+        self._server = pyftpdlib.servers.FTPServer(
+            ('127.0.0.1', 0), handler, ioloop=pyftpdlib.ioloop.IOLoop())
+        self.host, self.port = self._server.address[:2]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, name=f'ftp-server-{self.port}', daemon=True)
+
+    def _serve(self):
+        while not self._stopping.is_set():
+            # One round of the IO loop; the timeout only bounds how long
+            # a stop request waits to be noticed.
+            self._server.ioloop.loop(timeout=0.05, blocking=False)
+        self._server.close_all()
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class FTPServerLayer(zope.component.testlayer.LayerBase):
+    """Runs one FTP server for all tests of the layer; every test starts
+    with an empty server root."""
+
+    def setUp(self):
+        pyftpdlib_log = logging.getLogger('pyftpdlib')
+        self._saved_log = pyftpdlib_log.propagate, pyftpdlib_log.handlers[:]
+        # Server chatter stays out of the log lines the tests look at.
+        pyftpdlib_log.propagate = False
+        pyftpdlib_log.handlers[:] = [logging.NullHandler()]
+        self.root = tempfile.mkdtemp(prefix='cds-ftp-')
+        self.server = FTPServerThread(self.root).start()
+
+    def tearDown(self):
+        self.server.stop()
+        shutil.rmtree(self.root)
+        pyftpdlib_log = logging.getLogger('pyftpdlib')
+        pyftpdlib_log.propagate, pyftpdlib_log.handlers[:] = self._saved_log
+
+    def testSetUp(self):
+        empty_folder(self.root)
+
+
+def empty_folder(path):
+    for name in os.listdir(path):
+        child = os.path.join(path, name)
+        if os.path.isdir(child) and not os.path.islink(child):
+            shutil.rmtree(child)
+        else:
+            os.remove(child)
+
+
+FTP_LAYER = FTPServerLayer(zeit.cds, 'FTPServerLayer')
+ZCML_LAYER = zope.component.testlayer.ZCMLFileLayer(
+    zeit.cds, 'configure.zcml', 'ZCMLLayer')
+
+
+class FunctionalLayer(zope.component.testlayer.LayerBase):
+    """The package's ZCML and an FTP server."""
+
+    __bases__ = (ZCML_LAYER, FTP_LAYER)
+
+
+FUNCTIONAL_LAYER = FunctionalLayer(zeit.cds, 'FunctionalLayer')
+
+
+class LogCapture:
+    """Collects the messages logged while it is installed, one per line.
+
+    It listens on the root logger, as an application's handler would.
+    """
+
+    def __init__(self, level=logging.INFO):
+        self._stream = io.StringIO()
+        self._handler = logging.StreamHandler(self._stream)
+        self._handler.setFormatter(logging.Formatter('%(message)s'))
+        root = logging.getLogger()
+        self._old_level = root.level
+        root.addHandler(self._handler)
+        root.setLevel(level)
+
+    def getvalue(self):
+        return self._stream.getvalue()
+
+    def clear(self):
+        self._stream.seek(0)
+        self._stream.truncate()
+
+    def uninstall(self):
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        root.setLevel(self._old_level)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.uninstall()
+
+
+def make_spool(path, files):
+    """A prepared gocept.filestore in ``path`` with ``files`` (a dict of
+    name to bytes) waiting in ``new``."""
+    store = gocept.filestore.filestore.FileStore(path)
+    store.prepare()
+    for name, data in files.items():
+        with store.create(name, 'wb') as f:
+            f.write(data)
+        store.move(name, 'tmp', 'new')
+    return store
