@@ -157,3 +157,7 @@ def make_spool(path, files):
             f.write(data)
         store.move(name, 'tmp', 'new')
     return store
+
+
+def remove_tree(path):
+    shutil.rmtree(path, ignore_errors=True)

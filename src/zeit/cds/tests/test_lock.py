@@ -1,0 +1,127 @@
+"""The CDS lock protocol against a real FTP server."""
+import os
+import subprocess
+import sys
+
+import zeit.cds.testing
+from zeit.cds.interfaces import RemoteLocked
+from zeit.cds.lock import LockOwner
+from zeit.cds.lock import RemoteLock
+from zeit.cds.tests.test_components import SpoolTestCase
+from zeit.cds.tests.test_components import ftp_target
+
+
+def dead_pid():
+    """The pid of a process that has ended."""
+    process = subprocess.Popen([sys.executable, '-c', 'pass'])
+    process.wait()
+    return process.pid
+
+
+class LockOwnerTest(SpoolTestCase):
+
+    def test_content_names_tool_host_pid_spool_time(self):
+        owner = LockOwner.this_process(self.store_dir)
+        content = owner.dumps().decode('utf-8')
+        self.assertIn('tool: zeit.cds\n', content)
+        self.assertIn(f'pid: {os.getpid()}\n', content)
+        self.assertIn(f'spool: {self.store_dir}\n', content)
+        self.assertIn('host: ', content)
+        self.assertIn('time: ', content)
+        self.assertEqual(owner, LockOwner.parse(owner.dumps()))
+
+    def test_unparsable_content_names_nobody(self):
+        for content in [b'', b'partner reading\n', b'\xff\xfe',
+                        b'host: a\npid: x\nspool: s\ntime: t\ntool: t\n']:
+            with self.subTest(content=content):
+                self.assertIsNone(LockOwner.parse(content))
+
+    def test_control_characters_in_content_are_not_believed(self):
+        content = LockOwner.this_process(self.store_dir).dumps().replace(
+            b'tool: zeit.cds', b'tool: zeit.cds\x1b[2J')
+        self.assertIsNone(LockOwner.parse(content))
+
+    def test_lock_of_a_dead_process_of_ours_is_left_behind(self):
+        owner = LockOwner.this_process(self.store_dir)
+        dead = LockOwner(host=owner.host, pid=dead_pid(), spool=owner.spool,
+                         time=owner.time)
+        self.assertTrue(dead.left_behind_by_us(self.store_dir))
+
+    def test_lock_of_a_live_process_is_not_left_behind(self):
+        owner = LockOwner.this_process(self.store_dir)
+        self.assertFalse(owner.left_behind_by_us(self.store_dir))
+
+    def test_lock_for_another_spool_or_host_is_not_ours(self):
+        owner = LockOwner.this_process(self.store_dir)
+        pid = dead_pid()
+        other_spool = LockOwner(host=owner.host, pid=pid, spool='/elsewhere',
+                                time=owner.time)
+        other_host = LockOwner(host='elsewhere', pid=pid, spool=owner.spool,
+                               time=owner.time)
+        self.assertFalse(other_spool.left_behind_by_us(self.store_dir))
+        self.assertFalse(other_host.left_behind_by_us(self.store_dir))
+
+
+class RemoteLockTest(SpoolTestCase):
+
+    layer = zeit.cds.testing.FTP_LAYER
+
+    def setUp(self):
+        super().setUp()
+        self.target = ftp_target(self.layer.server)
+        self.target.connect()
+        self.addCleanup(self.target.close)
+        self.log = zeit.cds.testing.LogCapture()
+        self.addCleanup(self.log.uninstall)
+
+    def remote(self, name):
+        return os.path.join(self.layer.server.root, name)
+
+    def put_remote(self, name, data):
+        with open(self.remote(name), 'wb') as f:
+            f.write(data)
+
+    def test_acquire_writes_owner_and_release_removes_it(self):
+        lock = RemoteLock(self.target, 'write', self.store_dir)
+        lock.acquire()
+        with open(self.remote('write'), 'rb') as f:
+            self.assertEqual(lock.owner, LockOwner.parse(f.read()))
+        lock.release()
+        self.assertFalse(os.path.exists(self.remote('write')))
+
+    def test_either_lock_file_makes_a_run_back_off_untouched(self):
+        for present in ['read', 'write']:
+            for wanted in ['read', 'write']:
+                with self.subTest(present=present, wanted=wanted):
+                    self.put_remote(present, b'partner\n')
+                    lock = RemoteLock(self.target, wanted, self.store_dir)
+                    with self.assertRaises(RemoteLocked) as raised:
+                        lock.acquire()
+                    self.assertIn(repr(present), str(raised.exception))
+                    self.assertEqual(75, raised.exception.exit_code)
+                    self.assertEqual([present],
+                                     os.listdir(self.layer.server.root))
+                    with open(self.remote(present), 'rb') as f:
+                        self.assertEqual(b'partner\n', f.read())
+                    os.remove(self.remote(present))
+
+    def test_live_lock_of_ours_is_respected_and_named(self):
+        self.put_remote(
+            'write', LockOwner.this_process(self.store_dir).dumps())
+        with self.assertRaises(RemoteLocked) as raised:
+            RemoteLock(self.target, 'write', self.store_dir).acquire()
+        self.assertIn(f'pid {os.getpid()}', str(raised.exception))
+
+    def test_lock_left_behind_by_killed_run_is_taken_over(self):
+        owner = LockOwner.this_process(self.store_dir)
+        stale = LockOwner(host=owner.host, pid=dead_pid(), spool=owner.spool,
+                          time=owner.time)
+        self.put_remote('write', stale.dumps())
+        lock = RemoteLock(self.target, 'write', self.store_dir)
+        lock.acquire()
+        with open(self.remote('write'), 'rb') as f:
+            self.assertEqual(lock.owner, LockOwner.parse(f.read()))
+        self.assertIn(
+            f'Taking over lock file write left behind by a killed run '
+            f'(zeit.cds on host {owner.host}, pid {stale.pid}',
+            self.log.getvalue())

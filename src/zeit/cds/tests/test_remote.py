@@ -1,0 +1,189 @@
+"""The FTP target against real pyftpdlib servers, some failing on purpose."""
+import os
+import socket
+import tempfile
+
+import pyftpdlib.handlers
+
+import zeit.cds.testing
+from zeit.cds import names
+from zeit.cds.interfaces import AuthenticationError
+from zeit.cds.interfaces import ConnectError
+from zeit.cds.interfaces import RemoteDirectoryError
+from zeit.cds.interfaces import TransferError
+from zeit.cds.remote import FTPTarget
+from zeit.cds.tests.test_components import SpoolTestCase
+from zeit.cds.tests.test_components import ftp_target
+
+
+def closed_port():
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class NoMLSDHandler(pyftpdlib.handlers.FTPHandler):
+    """An older server: MLSD is an unknown command."""
+
+    proto_cmds = {name: info for name, info
+                  in pyftpdlib.handlers.FTPHandler.proto_cmds.items()
+                  if name != 'MLSD'}
+
+
+class DiskFullHandler(pyftpdlib.handlers.FTPHandler):
+    """Refuses to store anything whose name contains "big"."""
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'big' in os.path.basename(file):
+            self.respond('552 Disk full.')
+            return None
+        return super().ftp_STOR(file, mode)
+
+
+class ShortSizeHandler(pyftpdlib.handlers.FTPHandler):
+    """Reports one byte less than a file has, as after a cut transfer."""
+
+    def ftp_SIZE(self, path):
+        self.respond(f'213 {max(self.fs.getsize(path) - 1, 0)}')
+
+
+class FTPTargetTestCase(SpoolTestCase):
+
+    layer = zeit.cds.testing.FTP_LAYER
+
+    def server(self, handler):
+        """A server of its own, with a misbehaving handler."""
+        root = tempfile.mkdtemp(prefix='cds-ftp-')
+        self.addCleanup(zeit.cds.testing.remove_tree, root)
+        server = zeit.cds.testing.FTPServerThread(root, handler).start()
+        self.addCleanup(server.stop)
+        return server
+
+    def connected(self, server=None, **kw):
+        target = ftp_target(server or self.layer.server, **kw)
+        target.connect()
+        self.addCleanup(target.close)
+        return target
+
+    def upload(self, target, name, data):
+        zeit.cds.testing.make_spool(self.store_dir, {name: data})
+        with open(os.path.join(self.store_dir, 'new', name), 'rb') as f:
+            return target.upload(name, f)
+
+
+class ConnectTest(FTPTargetTestCase):
+
+    def test_nothing_listening(self):
+        target = FTPTarget(host='127.0.0.1', port=closed_port(), user='u',
+                           password='s3cret')
+        with self.assertRaises(ConnectError) as raised:
+            target.connect()
+        self.assertIn('Cannot connect to CDS FTP server at 127.0.0.1 port',
+                      str(raised.exception))
+
+    def test_wrong_password_names_user_never_password(self):
+        target = ftp_target(self.layer.server)
+        target._password = 'wrong-s3cret'
+        with self.assertRaises(AuthenticationError) as raised:
+            target.connect()
+        self.assertEqual(
+            'CDS FTP server refused login for user test: '
+            '530 Authentication failed.', str(raised.exception))
+        self.assertNotIn('s3cret', repr(raised.exception))
+
+    def test_missing_directory(self):
+        target = ftp_target(self.layer.server, directory='/missing')
+        with self.assertRaises(RemoteDirectoryError):
+            target.connect()
+
+    def test_failed_login_leaves_target_unconnected(self):
+        target = ftp_target(self.layer.server, directory='/missing')
+        with self.assertRaises(RemoteDirectoryError):
+            target.connect()
+        self.assertIsNone(target._ftp)
+
+
+class ListingTest(FTPTargetTestCase):
+
+    def make_remote(self, root):
+        os.mkdir(os.path.join(root, 'folder'))
+        for name in ['b.xml', 'a.xml', 'mit Leerzeichen ü.xml']:
+            with open(os.path.join(root, name), 'w') as f:
+                f.write(name)
+
+    def test_mlsd_lists_plain_files_sorted(self):
+        self.make_remote(self.layer.server.root)
+        self.assertEqual(['a.xml', 'b.xml', 'mit Leerzeichen ü.xml'],
+                         self.connected().names())
+
+    def test_nlst_is_used_where_mlsd_is_missing(self):
+        server = self.server(NoMLSDHandler)
+        self.make_remote(server.root)
+        target = self.connected(server)
+        # NLST cannot tell folders from files; the importer's checks can.
+        self.assertEqual(['a.xml', 'b.xml', 'folder', 'mit Leerzeichen ü.xml'],
+                         target.names())
+        self.assertFalse(target._use_mlsd)
+
+
+class UploadTest(FTPTargetTestCase):
+
+    def test_upload_keeps_bytes_exactly(self):
+        data = bytes(range(256)) * 1000 + b'\r\n\n\r'
+        size = self.upload(self.connected(), 'binary', data)
+        self.assertEqual(len(data), size)
+        with open(os.path.join(self.layer.server.root, 'binary'), 'rb') as f:
+            self.assertEqual(data, f.read())
+
+    def test_empty_file(self):
+        self.assertEqual(0, self.upload(self.connected(), 'empty', b''))
+        self.assertEqual(
+            0, os.path.getsize(os.path.join(self.layer.server.root, 'empty')))
+
+    def test_refused_upload_leaves_nothing_under_final_name(self):
+        server = self.server(DiskFullHandler)
+        target = self.connected(server)
+        with self.assertRaises(TransferError) as raised:
+            self.upload(target, 'big.xml', b'x' * 1000)
+        self.assertEqual('Cannot upload file big.xml: 552 Disk full.',
+                         str(raised.exception))
+        self.assertEqual([], os.listdir(server.root))
+        # The session is still usable for the next file.
+        self.upload(target, 'small.xml', b'x')
+        self.assertEqual(['small.xml'], os.listdir(server.root))
+
+    def test_size_mismatch_is_not_published(self):
+        server = self.server(ShortSizeHandler)
+        with self.assertRaises(TransferError) as raised:
+            self.upload(self.connected(server), 'a.xml', b'12345')
+        self.assertEqual(
+            'Cannot upload file a.xml: the server has 4 of 5 bytes',
+            str(raised.exception))
+        self.assertEqual([], os.listdir(server.root))
+
+    def test_partial_names_are_reserved(self):
+        self.assertTrue(names.is_reserved(names.partial_name('a.xml')))
+        self.assertTrue(names.is_reserved('write'))
+        self.assertTrue(names.is_reserved('read'))
+        self.assertFalse(names.is_reserved('a.xml'))
+
+
+class DownloadTest(FTPTargetTestCase):
+
+    def test_download_read_remove(self):
+        data = bytes(range(256)) * 4000
+        with open(os.path.join(self.layer.server.root, 'f'), 'wb') as f:
+            f.write(data)
+        target = self.connected()
+        with tempfile.TemporaryFile() as local:
+            self.assertEqual(len(data), target.download('f', local))
+            local.seek(0)
+            self.assertEqual(data, local.read())
+        self.assertEqual(data, target.read('f'))
+        target.remove('f')
+        self.assertEqual([], target.names())
+
+    def test_missing_file(self):
+        with self.assertRaises(TransferError):
+            self.connected().read('nothing-here')
