@@ -23,6 +23,7 @@ setup(
     install_requires=[
         'gocept.filestore',
         'pyftpdlib >= 2.0',
+        'zc.lockfile',
         'zope.component',
         'zope.configuration',
         'zope.interface',

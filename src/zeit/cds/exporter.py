@@ -12,8 +12,8 @@ from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.summary import Summary
-from zeit.cds.transfer import locked
-from zeit.cds.transfer import session
+from zeit.cds.transfer import RECONNECT_DELAYS
+from zeit.cds.transfer import Run
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,17 @@ class Exporter:
         self.spool = spool
         self.target = target
 
+    break_lock_older_than = None
+    reconnect_delays = RECONNECT_DELAYS
+
     def run(self):
         summary = Summary()
         started = time.monotonic()
-        with session(self.target, 'upload_dir'):
-            log.info('Accessed filestore %s', self.spool.path)
-            with locked(self.target, names.WRITE_LOCK, self.spool):
-                for name in self.spool.waiting():
-                    self._export(name, summary)
+        with Run(self.spool, self.target, names.WRITE_LOCK, 'upload_dir',
+                 reconnect_delays=self.reconnect_delays,
+                 break_lock_older_than=self.break_lock_older_than) as run:
+            for name in self.spool.waiting():
+                run.attempt(self._export, name, summary)
         summary.seconds = time.monotonic() - started
         return summary
 

@@ -16,6 +16,13 @@ class ISpool(zope.interface.Interface):
 
     path = zope.interface.Attribute('The folder of the spool, for messages.')
 
+    def locked():
+        """A context manager holding the spool for one run.
+
+        Raises SpoolBusy when another run holds it. The hold ends with
+        the block, or with the process, however it ends.
+        """
+
     def waiting():
         """The names of the files waiting in ``new``, sorted."""
 
@@ -76,6 +83,10 @@ class IRemoteTarget(zope.interface.Interface):
     def read(name):
         """The content of the small remote file ``name`` as bytes."""
 
+    def modified(name):
+        """When the remote file ``name`` was last changed, as an aware
+        datetime in UTC."""
+
     def write(name, data):
         """Store the bytes ``data`` under ``name`` (for lock files)."""
 
@@ -102,19 +113,28 @@ class ISummary(zope.interface.Interface):
     failures = zope.interface.Attribute('Number of files that failed.')
 
 
-class IExporter(zope.interface.Interface):
-    """Carries the waiting files of a spool to a remote target.
+class ITransfer(zope.interface.Interface):
+    """One run between a spool and a remote target."""
+
+    break_lock_older_than = zope.interface.Attribute(
+        'Seconds after which any CDS lock file is removed, whoever holds '
+        'it; None (the default) never removes somebody else\'s lock.')
+
+    def run():
+        """Transfer every file there is; returns an ISummary.
+
+        Raises a CDSError when the run as a whole fails (no connection,
+        the CDS is locked by somebody else, ...). Files that fail on
+        their own are counted in the summary and the run goes on.
+        """
+
+
+class IExporter(ITransfer):
+    """Carries the files waiting in a spool's ``new`` to a remote target;
+    each moves on to ``cur`` once it is complete on the server.
 
     A multi-adapter of (ISpool, IRemoteTarget).
     """
-
-    def run():
-        """Export every file waiting in the spool; returns an ISummary.
-
-        Raises a CDSError when the run as a whole fails (no connection,
-        the CDS is locked by somebody else, ...). Files that were not
-        delivered stay in ``new``.
-        """
 
 
 class CDSError(Exception):
@@ -129,8 +149,23 @@ class ConfigurationError(CDSError):
     exit_code = 2
 
 
+class Interrupted(CDSError):
+    """A signal asked the run to stop; it stopped between two files."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        # The shell's convention for "ended by a signal".
+        self.exit_code = 128 + signum
+
+
 class LocalFileError(CDSError):
     """A file or folder of the spool cannot be used."""
+
+
+class SpoolBusy(LocalFileError):
+    """Another run is working on the same spool."""
+
+    exit_code = 75
 
 
 class RemoteError(CDSError):

@@ -65,6 +65,10 @@ class LockOwner:
         return (self.tool == TOOL and self.host == me.host
                 and self.spool == me.spool and not _alive(self.pid))
 
+    def same_process(self, other):
+        return (self.tool, self.host, self.pid, self.spool) == (
+            other.tool, other.host, other.pid, other.spool)
+
     def __str__(self):
         return (f'{self.tool} on host {self.host}, pid {self.pid}, '
                 f'spool {self.spool}, since {self.time}')
@@ -81,17 +85,23 @@ def _alive(pid):
 
 
 class RemoteLock:
-    """One CDS lock file, taken and released through a remote target."""
+    """One CDS lock file, taken and released through a remote target.
 
-    def __init__(self, target, name, spool):
+    ``break_older_than`` (seconds, off when None) lets a run remove any
+    lock older than that, whoever holds it.
+    """
+
+    def __init__(self, target, name, spool, break_older_than=None):
         self.target = target
         self.name = name
         self.spool = spool
+        self.break_older_than = break_older_than
         self.owner = LockOwner.this_process(spool)
 
     def acquire(self):
         """Create the lock file; raises RemoteLocked when another lock
-        holds."""
+        holds. Taking a lock this process already holds is harmless (as
+        after a reconnect)."""
         self._clear_way(self.target.names())
         content = self.owner.dumps()
         self.target.write(self.name, content)
@@ -105,19 +115,34 @@ class RemoteLock:
 
     def _clear_way(self, present):
         for lock in names.LOCKS:
-            if lock not in present:
-                continue
-            owner = LockOwner.parse(self.target.read(lock))
-            if owner is not None and owner.left_behind_by_us(self.spool):
-                log.warning(
-                    'Taking over lock file %s left behind by a killed run '
-                    '(%s)', lock, owner)
+            if lock in present:
+                self._clear(lock)
+
+    def _clear(self, lock):
+        owner = LockOwner.parse(self.target.read(lock))
+        if owner is not None and owner.same_process(self.owner):
+            return
+        if owner is not None and owner.left_behind_by_us(self.spool):
+            log.warning(
+                'Taking over lock file %s left behind by a killed run (%s)',
+                lock, owner)
+            self.target.remove(lock)
+            return
+        holder = owner or 'held by another party'
+        if self.break_older_than is not None:
+            age = self._age(lock)
+            if age > self.break_older_than:
+                log.warning('Breaking lock file %s, %d seconds old (%s)',
+                            lock, age, holder)
                 self.target.remove(lock)
-            else:
-                raise RemoteLocked(
-                    f'CDS directory {self.target.directory} is locked: '
-                    f'lock file {lock!r} exists '
-                    f'({owner or "held by another party"})')
+                return
+        raise RemoteLocked(
+            f'CDS directory {self.target.directory} is locked: '
+            f'lock file {lock!r} exists ({holder})')
+
+    def _age(self, lock):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return (now - self.target.modified(lock)).total_seconds()
 
     def _give_up_after_race(self, others):
         if not others:
@@ -130,4 +155,9 @@ class RemoteLock:
             f'lock file {others[0]!r} appeared')
 
     def release(self):
-        self.target.remove(self.name)
+        """Remove the lock file, unless it is not ours (any more)."""
+        if self.target.read(self.name) == self.owner.dumps():
+            self.target.remove(self.name)
+        else:
+            log.warning('Lock file %s is not ours any more; left alone',
+                        self.name)

@@ -11,6 +11,7 @@ import zope.component
 import zope.configuration.xmlconfig
 
 import zeit.cds
+import zeit.cds.shutdown
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IRemoteTargetFactory
@@ -42,11 +43,13 @@ def open_spool(store_dir):
 def export(store_dir, hostname, port, user, password, upload_dir):
     """Export the files waiting in the spool ``store_dir`` to the CDS."""
     ensure_configured()
-    try:
-        spool = open_spool(store_dir)
-        factory = zope.component.getUtility(IRemoteTargetFactory, name='ftp')
-        target = factory(host=hostname, port=port, user=user,
-                         password=password, directory=upload_dir)
-        zope.component.getMultiAdapter((spool, target), IExporter).run()
-    except CDSError as e:
-        log.error('%s', e)
+    with zeit.cds.shutdown.graceful():
+        try:
+            spool = open_spool(store_dir)
+            factory = zope.component.getUtility(
+                IRemoteTargetFactory, name='ftp')
+            target = factory(host=hostname, port=port, user=user,
+                             password=password, directory=upload_dir)
+            zope.component.getMultiAdapter((spool, target), IExporter).run()
+        except CDSError as e:
+            log.error('%s', e)

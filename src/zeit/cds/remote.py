@@ -4,6 +4,7 @@ ftplib's errors are translated into zeit.cds's exception family here and
 nowhere else (see ``_translated``).
 """
 import contextlib
+import datetime
 import ftplib
 import io
 import os
@@ -16,6 +17,7 @@ from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import TransferError
@@ -28,13 +30,18 @@ def _printable(text):
     return ''.join(c if c.isprintable() else ' ' for c in str(text)).strip()
 
 
+class _DataConnectionBroken(Exception):
+    """The data connection failed while the control connection lived on."""
+
+
 @contextlib.contextmanager
 def _translated(refused, message, broken=ConnectionLost):
     """Raise ``refused`` when the server answers with an error reply, and
     ``broken`` when the connection itself fails."""
     try:
         yield
-    except (ftplib.error_perm, ftplib.error_temp) as e:
+    except (ftplib.error_perm, ftplib.error_temp,
+            _DataConnectionBroken) as e:
         raise refused(f'{message}: {_printable(e)}') from e
     except (ftplib.error_reply, ftplib.error_proto) as e:
         raise RemoteError(
@@ -132,12 +139,39 @@ class FTPTarget:
 
     def _retrieve(self, command, fileobj):
         size = 0
-        with self._ftp.transfercmd(command) as data:
+        with self._transfer(command) as data:
             while chunk := data.recv(CHUNK_SIZE):
-                fileobj.write(chunk)
+                try:
+                    fileobj.write(chunk)
+                except OSError as e:
+                    raise LocalFileError(
+                        f'Cannot write {command}: {e.strerror}') from e
                 size += len(chunk)
-        self._ftp.voidresp()
         return size
+
+    @contextlib.contextmanager
+    def _transfer(self, command):
+        """The data connection for ``command``, and its final reply.
+
+        When only the data connection fails, the server's reply (usually
+        426) tells whether the session is still usable.
+        """
+        broken = None
+        with self._ftp.transfercmd(command) as data:
+            try:
+                yield data
+            except OSError as e:
+                broken = e
+            except BaseException:
+                data.close()
+                # Read the transfer's reply, so the session stays in step.
+                with contextlib.suppress(ftplib.Error, EOFError, OSError):
+                    self._ftp.voidresp()
+                raise
+        self._ftp.voidresp()
+        if broken is not None:
+            raise _DataConnectionBroken(
+                f'data connection broke: {_printable(broken)}')
 
     def upload(self, name, fileobj):
         partial = names.partial_name(name)
@@ -154,9 +188,8 @@ class FTPTarget:
         return expected
 
     def _store(self, name, fileobj):
-        with self._ftp.transfercmd('STOR ' + name) as data:
+        with self._transfer('STOR ' + name) as data:
             data.sendfile(fileobj)
-        self._ftp.voidresp()
 
     def download(self, name, fileobj):
         with _translated(TransferError, f'Cannot download file {name}'):
@@ -166,6 +199,19 @@ class FTPTarget:
         buffer = io.BytesIO()
         self.download(name, buffer)
         return buffer.getvalue()
+
+    def modified(self, name):
+        with _translated(TransferError, f'Cannot get the time of {name}'):
+            reply = self._ftp.sendcmd('MDTM ' + name)
+        # RFC 3659: "213 YYYYMMDDHHMMSS[.sss]", always in UTC.
+        try:
+            stamp = datetime.datetime.strptime(
+                reply.split()[1][:14], '%Y%m%d%H%M%S')
+        except (IndexError, ValueError) as e:
+            raise RemoteError(
+                f'Cannot get the time of {name}: unexpected reply '
+                f'{_printable(reply)}') from e
+        return stamp.replace(tzinfo=datetime.timezone.utc)
 
     def write(self, name, data):
         with _translated(TransferError, f'Cannot store file {name}'):

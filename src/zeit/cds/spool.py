@@ -3,11 +3,16 @@ import contextlib
 import os
 
 import gocept.filestore.interfaces
+import zc.lockfile
 import zope.component
 import zope.interface
 
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import SpoolBusy
+
+# Beside tmp/new/cur, where gocept.filestore never looks.
+LOCK_FILE = 'cds.lock'
 
 
 @zope.component.adapter(gocept.filestore.interfaces.IFileStore)
@@ -23,6 +28,23 @@ class FileStoreSpool:
 
     def _path(self, section, name=''):
         return os.path.join(self.store.path, section, name)
+
+    @contextlib.contextmanager
+    def locked(self):
+        path = os.path.join(self.path, LOCK_FILE)
+        try:
+            lock = zc.lockfile.LockFile(path, content_template='{pid}')
+        except zc.lockfile.LockError as e:
+            raise SpoolBusy(
+                f'Spool {self.path} is busy: another run holds {path}'
+            ) from e
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot lock spool {self.path}: {e.strerror}') from e
+        try:
+            yield
+        finally:
+            lock.close()
 
     def waiting(self):
         try:

@@ -1,47 +1,111 @@
-"""What every run does around its transfers: the session and the CDS lock,
-with their log lines."""
+"""What every run does around its transfers: hold the spool, connect, hold
+the CDS lock, and reconnect when the connection drops; with log lines."""
 import contextlib
 import logging
+import time
 
+from zeit.cds import shutdown
+from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.lock import RemoteLock
 
 log = logging.getLogger(__name__)
 
-
-@contextlib.contextmanager
-def session(target, directory_label):
-    """Be connected to the target for the length of the block."""
-    log.info('Connecting to CDS FTP server (%s, %s %s)',
-             target.description, directory_label, target.directory)
-    target.connect()
-    try:
-        yield
-    finally:
-        target.close()
-        log.info('Disconnected from CDS FTP server')
+# Seconds to wait before each attempt to reconnect; then the run gives up.
+RECONNECT_DELAYS = (1, 4, 15)
 
 
-@contextlib.contextmanager
-def locked(target, lock_name, spool):
-    """Hold the CDS lock file ``lock_name`` for the length of the block."""
-    lock = RemoteLock(target, lock_name, spool.path)
-    log.info('Creating lock file')
-    lock.acquire()
-    log.info('Lock file successfully created')
-    try:
-        yield
-    except ConnectionLost:
-        # The lock cannot be removed without a session; a later run of
-        # ours recognises it as left behind.
-        raise
-    except BaseException:
-        _release(lock)
-        raise
-    _release(lock)
+class Run:
+    """One run against the CDS, as a context manager.
 
+    Inside the block the spool is held, the target is connected and the
+    CDS lock file ``lock_name`` is ours. ``attempt`` runs the pieces of
+    work that need the connection and survives a dropped connection.
+    """
 
-def _release(lock):
-    log.info('Removing lock file')
-    lock.release()
-    log.info('Lock file successfully removed')
+    def __init__(self, spool, target, lock_name, directory_label, *,
+                 reconnect_delays=RECONNECT_DELAYS, break_lock_older_than=None):
+        self.spool = spool
+        self.target = target
+        self.directory_label = directory_label
+        self.reconnect_delays = reconnect_delays
+        self.lock = RemoteLock(target, lock_name, spool.path,
+                               break_older_than=break_lock_older_than)
+        self._stack = None
+
+    def __enter__(self):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.spool.locked())
+            stack.enter_context(self._connected())
+            log.info('Accessed filestore %s', self.spool.path)
+            stack.enter_context(self._locked())
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._stack.__exit__(*exc_info)
+
+    @contextlib.contextmanager
+    def _connected(self):
+        log.info('Connecting to CDS FTP server (%s, %s %s)',
+                 self.target.description, self.directory_label,
+                 self.target.directory)
+        self.target.connect()
+        try:
+            yield
+        finally:
+            self.target.close()
+            log.info('Disconnected from CDS FTP server')
+
+    @contextlib.contextmanager
+    def _locked(self):
+        log.info('Creating lock file')
+        self.lock.acquire()
+        log.info('Lock file successfully created')
+        try:
+            yield
+        except ConnectionLost:
+            # Without a session the lock cannot be removed; the next run
+            # of ours recognises it as left behind and takes it over.
+            raise
+        except BaseException:
+            self._release()
+            raise
+        self._release()
+
+    def _release(self):
+        log.info('Removing lock file')
+        self._attempt(self.lock.release)
+        log.info('Lock file successfully removed')
+
+    def attempt(self, work, *args):
+        """Call ``work(*args)``; when the connection drops, reconnect,
+        take the lock again and call it once more, a bounded number of
+        times. Raises ConnectionLost when the server stays away, and
+        Interrupted, before starting, when a signal asked to stop."""
+        shutdown.check()
+        return self._attempt(work, *args)
+
+    def _attempt(self, work, *args):
+        delays = iter(self.reconnect_delays)
+        while True:
+            try:
+                return work(*args)
+            except ConnectionLost as e:
+                self._reconnect(e, delays)
+
+    def _reconnect(self, reason, delays):
+        self.target.close()
+        for delay in delays:
+            log.warning('%s; reconnecting in %s seconds', reason, delay)
+            time.sleep(delay)
+            try:
+                self.target.connect()
+                self.lock.acquire()
+                return
+            except (ConnectError, ConnectionLost) as e:
+                self.target.close()
+                reason = e
+        raise ConnectionLost(
+            f'{reason}; gave up after {len(self.reconnect_delays)} '
+            'attempts to reconnect')

@@ -1,7 +1,9 @@
 """The CDS lock protocol against a real FTP server."""
+import dataclasses
 import os
 import subprocess
 import sys
+import time
 
 import zeit.cds.testing
 from zeit.cds.interfaces import RemoteLocked
@@ -105,12 +107,47 @@ class RemoteLockTest(SpoolTestCase):
                         self.assertEqual(b'partner\n', f.read())
                     os.remove(self.remote(present))
 
-    def test_live_lock_of_ours_is_respected_and_named(self):
-        self.put_remote(
-            'write', LockOwner.this_process(self.store_dir).dumps())
+    def test_lock_of_a_running_process_of_ours_is_respected(self):
+        owner = LockOwner.this_process(self.store_dir)
+        running = dataclasses.replace(owner, pid=os.getppid())
+        self.put_remote('write', running.dumps())
         with self.assertRaises(RemoteLocked) as raised:
             RemoteLock(self.target, 'write', self.store_dir).acquire()
-        self.assertIn(f'pid {os.getpid()}', str(raised.exception))
+        self.assertIn(f'pid {os.getppid()}', str(raised.exception))
+        self.assertEqual(running, LockOwner.parse(self.target.read('write')))
+
+    def test_taking_a_lock_again_in_the_same_process_is_harmless(self):
+        lock = RemoteLock(self.target, 'write', self.store_dir)
+        lock.acquire()
+        lock.acquire()
+        self.assertEqual(['write'], self.target.names())
+        self.assertEqual('', self.log.getvalue())
+
+    def age_remote(self, name, seconds):
+        then = time.time() - seconds
+        os.utime(self.remote(name), (then, then))
+
+    def test_old_lock_is_broken_only_when_asked(self):
+        self.put_remote('read', b'partner reading\n')
+        self.age_remote('read', 700)
+        with self.assertRaises(RemoteLocked):
+            RemoteLock(self.target, 'write', self.store_dir).acquire()
+        lock = RemoteLock(self.target, 'write', self.store_dir,
+                          break_older_than=600)
+        lock.acquire()
+        self.assertEqual(['write'], self.target.names())
+        self.assertRegex(
+            self.log.getvalue(),
+            r'^Breaking lock file read, 7\d\d seconds old '
+            r'\(held by another party\)\n$')
+
+    def test_young_lock_is_not_broken(self):
+        self.put_remote('read', b'partner reading\n')
+        self.age_remote('read', 300)
+        with self.assertRaises(RemoteLocked):
+            RemoteLock(self.target, 'write', self.store_dir,
+                       break_older_than=600).acquire()
+        self.assertEqual(['read'], self.target.names())
 
     def test_lock_left_behind_by_killed_run_is_taken_over(self):
         owner = LockOwner.this_process(self.store_dir)

@@ -1,0 +1,50 @@
+"""Stopping a run cleanly on SIGTERM and SIGINT.
+
+A signal only asks the run to stop before its next file, so that no
+transfer is cut in the middle and the CDS lock is released. Once the run
+has ended, the signal is delivered again to whoever would have received
+it, so a process that would have ended still ends the same way.
+"""
+import contextlib
+import signal
+import threading
+
+from zeit.cds.interfaces import Interrupted
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Handlers that mean "the process ends": only those are ours to replace.
+_DEFAULTS = (signal.SIG_DFL, signal.default_int_handler)
+
+_received = []
+
+
+def check():
+    """Raise Interrupted when a stop was asked for."""
+    if _received:
+        name = signal.Signals(_received[0]).name
+        raise Interrupted(f'Stopped by {name}', signum=_received[0])
+
+
+def _ask_to_stop(signum, frame):
+    _received.append(signum)
+
+
+@contextlib.contextmanager
+def graceful():
+    """Within the block, SIGTERM and SIGINT ask the run to stop."""
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread may handle signals.
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    for signum, handler in previous.items():
+        if handler in _DEFAULTS:
+            signal.signal(signum, _ask_to_stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        received, _received[:] = _received[:], []
+        for signum in received[:1]:
+            signal.raise_signal(signum)
