@@ -93,13 +93,12 @@ class FTPTarget:
         return f'<FTPTarget {self.description}, directory {self.directory}>'
 
     def connect(self):
-        ftp = ftplib.FTP(timeout=self.timeout, encoding='utf-8')
-        with _translated(
-                ConnectError, f'Cannot connect to CDS FTP server at '
-                f'{self.host} port {self.port}', broken=ConnectError):
-            ftp.connect(self.host, self.port)
-        self._ftp = ftp
+        self._ftp = ftplib.FTP(timeout=self.timeout, encoding='utf-8')
         try:
+            with _translated(
+                    ConnectError, f'Cannot connect to CDS FTP server at '
+                    f'{self.host} port {self.port}', broken=ConnectError):
+                self._ftp.connect(self.host, self.port)
             self._log_in()
         except BaseException:
             self.close()
@@ -226,7 +225,9 @@ class FTPTarget:
         if ftp is None:
             return
         try:
-            ftp.quit()
+            if ftp.sock is not None:
+                ftp.quit()
         except (ftplib.Error, EOFError, OSError):
-            # The session is gone already; nothing is left to tidy up.
+            pass  # The session is gone already; nothing is left to tidy.
+        finally:
             ftp.close()

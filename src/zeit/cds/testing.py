@@ -3,6 +3,7 @@ import io
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 
@@ -157,6 +158,13 @@ def make_spool(path, files):
             f.write(data)
         store.move(name, 'tmp', 'new')
     return store
+
+
+def closed_port():
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def remove_tree(path):

@@ -1,6 +1,5 @@
 """The FTP target against real pyftpdlib servers, some failing on purpose."""
 import os
-import socket
 import tempfile
 
 import pyftpdlib.handlers
@@ -14,13 +13,6 @@ from zeit.cds.interfaces import TransferError
 from zeit.cds.remote import FTPTarget
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
-
-
-def closed_port():
-    """A port on 127.0.0.1 where nothing listens."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class NoMLSDHandler(pyftpdlib.handlers.FTPHandler):
@@ -75,7 +67,7 @@ class FTPTargetTestCase(SpoolTestCase):
 class ConnectTest(FTPTargetTestCase):
 
     def test_nothing_listening(self):
-        target = FTPTarget(host='127.0.0.1', port=closed_port(), user='u',
+        target = FTPTarget(host='127.0.0.1', port=zeit.cds.testing.closed_port(), user='u',
                            password='s3cret')
         with self.assertRaises(ConnectError) as raised:
             target.connect()

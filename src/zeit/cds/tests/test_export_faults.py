@@ -1,0 +1,186 @@
+"""The export when things go wrong: every file stays waiting or is
+delivered, never lost, never partial under its final name."""
+import os
+import tempfile
+
+import pyftpdlib.handlers
+
+import zeit.cds.main
+import zeit.cds.testing
+from zeit.cds import names
+from zeit.cds.exporter import Exporter
+from zeit.cds.interfaces import ConnectError
+from zeit.cds.interfaces import ConnectionLost
+from zeit.cds.interfaces import SpoolBusy
+from zeit.cds.spool import FileStoreSpool
+from zeit.cds.tests.test_components import SpoolTestCase
+from zeit.cds.tests.test_components import ftp_target
+
+FILES = {'a.xml': b'A' * 100, 'b.xml': b'B' * 200_000, 'c.xml': b'C' * 300}
+
+
+class CutDataHandler(pyftpdlib.handlers.FTPHandler):
+    """Cuts the data connection of uploads of b.xml after 64 KiB, and
+    reports the transfer complete, as a confused server would."""
+
+    class dtp_handler(pyftpdlib.handlers.DTPHandler):
+
+        def handle_read(self):
+            super().handle_read()
+            if (self.tot_bytes_received > 65536 and not self._closed
+                    and 'b.xml' in self.file_obj.name):
+                self.handle_close()
+
+        handle_read_event = handle_read
+
+
+class DropControlOnceHandler(pyftpdlib.handlers.FTPHandler):
+    """Hangs up the control connection at the first upload of b.xml."""
+
+    dropped = False
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'b.xml' in file and not type(self).dropped:
+            type(self).dropped = True
+            self.close()
+            return None
+        return super().ftp_STOR(file, mode)
+
+
+class GoneHandler(pyftpdlib.handlers.FTPHandler):
+    """The server goes away at the upload of b.xml and stays away."""
+
+    gone = False
+
+    def handle(self):
+        if type(self).gone:
+            self.respond('421 Service not available.')
+            self.close_when_done()
+            return
+        super().handle()
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'b.xml' in file:
+            type(self).gone = True
+            self.close()
+            return None
+        return super().ftp_STOR(file, mode)
+
+
+class DiskFullHandler(pyftpdlib.handlers.FTPHandler):
+    """The disk is full for b.xml."""
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'b.xml' in file:
+            self.respond('552 Disk full.')
+            return None
+        return super().ftp_STOR(file, mode)
+
+
+class ExportFaultTest(SpoolTestCase):
+
+    layer = zeit.cds.testing.FTP_LAYER
+
+    def setUp(self):
+        super().setUp()
+        zeit.cds.testing.make_spool(self.store_dir, FILES)
+        self.log = zeit.cds.testing.LogCapture()
+        self.addCleanup(self.log.uninstall)
+
+    def server(self, handler):
+        root = tempfile.mkdtemp(prefix='cds-ftp-')
+        self.addCleanup(zeit.cds.testing.remove_tree, root)
+        server = zeit.cds.testing.FTPServerThread(root, handler).start()
+        self.addCleanup(server.stop)
+        return server
+
+    def export(self, server):
+        exporter = Exporter(FileStoreSpool(self.store),
+                            ftp_target(server))
+        exporter.reconnect_delays = (0, 0, 0)
+        return exporter.run()
+
+    def assertDelivered(self, server, delivered):
+        """``delivered`` is on the server with its bytes and in cur; the
+        rest waits in new; no partial upload, no lock is left."""
+        remote = sorted(os.listdir(server.root))
+        self.assertEqual(sorted(delivered), remote)
+        for name in delivered:
+            with open(os.path.join(server.root, name), 'rb') as f:
+                self.assertEqual(FILES[name], f.read())
+        self.assertEqual(sorted(delivered), self.spool_files('cur'))
+        self.assertEqual(sorted(set(FILES) - set(delivered)),
+                         self.spool_files('new'))
+
+    def test_cut_data_connection_fails_that_file_only(self):
+        server = self.server(CutDataHandler)
+        summary = self.export(server)
+        self.assertDelivered(server, ['a.xml', 'c.xml'])
+        self.assertEqual((2, 1), (summary.files, summary.failures))
+        self.assertIn('Cannot upload file b.xml: ', self.log.getvalue())
+
+    def test_dropped_control_connection_is_reconnected(self):
+        server = self.server(DropControlOnceHandler)
+        summary = self.export(server)
+        self.assertDelivered(server, list(FILES))
+        self.assertEqual((3, 0), (summary.files, summary.failures))
+        self.assertIn('Cannot upload file b.xml: connection closed by the '
+                      'server; reconnecting in 0 seconds\n',
+                      self.log.getvalue())
+
+    def test_server_gone_for_good_ends_the_run(self):
+        server = self.server(GoneHandler)
+        with self.assertRaises(ConnectionLost) as raised:
+            self.export(server)
+        self.assertEqual(1, raised.exception.exit_code)
+        self.assertIn('gave up after 3 attempts to reconnect',
+                      str(raised.exception))
+        self.assertEqual(3, self.log.getvalue().count('reconnecting in'))
+        # Only the lock it could not remove is left besides a.xml; the
+        # next run of ours takes it over.
+        os.remove(os.path.join(server.root, names.WRITE_LOCK))
+        self.assertDelivered(server, ['a.xml'])
+
+    def test_disk_full_fails_that_file_only(self):
+        server = self.server(DiskFullHandler)
+        summary = self.export(server)
+        self.assertDelivered(server, ['a.xml', 'c.xml'])
+        self.assertEqual(1, summary.failures)
+        self.assertIn('Cannot upload file b.xml: 552 Disk full.\n',
+                      self.log.getvalue())
+
+    def test_unreadable_local_file_fails_that_file_only(self):
+        os.remove(os.path.join(self.store_dir, 'new', 'b.xml'))
+        os.symlink('/nonexistent', os.path.join(self.store_dir, 'new', 'b.xml'))
+        server = self.layer.server
+        summary = self.export(server)
+        self.assertEqual(['a.xml', 'c.xml'], sorted(os.listdir(server.root)))
+        self.assertEqual(['b.xml'], self.spool_files('new'))
+        self.assertEqual(1, summary.failures)
+        self.assertIn('Cannot read file b.xml: No such file or directory\n',
+                      self.log.getvalue())
+
+    def test_second_run_on_a_busy_spool_backs_off(self):
+        with FileStoreSpool(self.store).locked():
+            with self.assertRaises(SpoolBusy) as raised:
+                self.export(self.layer.server)
+        self.assertEqual(75, raised.exception.exit_code)
+        self.assertEqual([], os.listdir(self.layer.server.root))
+        self.assertEqual('', self.log.getvalue())
+
+    def test_nothing_listening(self):
+        target = ftp_target(self.layer.server)
+        target.port = zeit.cds.testing.closed_port()
+        with self.assertRaises(ConnectError):
+            Exporter(FileStoreSpool(self.store), target).run()
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_password_appears_in_no_log_line(self):
+        zeit.cds.main.export(self.store_dir, '127.0.0.1',
+                             self.layer.server.port, 'test', 'wrong-s3cret',
+                             '/')
+        zeit.cds.main.export(self.store_dir, '127.0.0.1',
+                             zeit.cds.testing.closed_port(), 'test',
+                             'wrong-s3cret', '/')
+        self.assertIn('refused login', self.log.getvalue())
+        self.assertNotIn('s3cret', self.log.getvalue())
