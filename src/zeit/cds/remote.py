@@ -92,8 +92,12 @@ class FTPTarget:
     def __repr__(self):
         return f'<FTPTarget {self.description}, directory {self.directory}>'
 
+    def _new_session(self):
+        """The ftplib object for one session; FTPS returns its own."""
+        return ftplib.FTP(timeout=self.timeout, encoding='utf-8')
+
     def connect(self):
-        self._ftp = ftplib.FTP(timeout=self.timeout, encoding='utf-8')
+        self._ftp = self._new_session()
         try:
             with _translated(
                     ConnectError, f'Cannot connect to CDS FTP server at '
