@@ -26,6 +26,7 @@ setup(
         'zc.lockfile',
         'zope.component',
         'zope.configuration',
+        'zope.event',
         'zope.interface',
     ],
     extras_require={

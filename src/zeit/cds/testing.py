@@ -68,6 +68,16 @@ class FTPServerThread:
         self.stop()
 
 
+def server_for(testcase, handler=pyftpdlib.handlers.FTPHandler):
+    """A server of the test's own, often with a misbehaving ``handler``;
+    it stops and its root is removed when the test ends."""
+    root = tempfile.mkdtemp(prefix='cds-ftp-')
+    testcase.addCleanup(remove_tree, root)
+    server = FTPServerThread(root, handler).start()
+    testcase.addCleanup(server.stop)
+    return server
+
+
 class FTPServerLayer(zope.component.testlayer.LayerBase):
     """Runs one FTP server for all tests of the layer; every test starts
     with an empty server root."""

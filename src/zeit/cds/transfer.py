@@ -4,10 +4,16 @@ import contextlib
 import logging
 import time
 
+import zope.event
+
 from zeit.cds import shutdown
+from zeit.cds.events import FileFailed
+from zeit.cds.events import RunFinished
+from zeit.cds.events import RunStarted
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.lock import RemoteLock
+from zeit.cds.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +29,17 @@ class Run:
     work that need the connection and survives a dropped connection.
     """
 
-    def __init__(self, spool, target, lock_name, directory_label, *,
-                 reconnect_delays=RECONNECT_DELAYS, break_lock_older_than=None):
-        self.spool = spool
-        self.target = target
+    def __init__(self, transfer, lock_name, directory_label):
+        self.transfer = transfer
+        self.spool = spool = transfer.spool
+        self.target = target = transfer.target
         self.directory_label = directory_label
-        self.reconnect_delays = reconnect_delays
-        self.lock = RemoteLock(target, lock_name, spool.path,
-                               break_older_than=break_lock_older_than)
+        self.reconnect_delays = transfer.reconnect_delays
+        self.lock = RemoteLock(
+            target, lock_name, spool.path,
+            break_older_than=transfer.break_lock_older_than)
+        self.summary = Summary()
+        self._started = time.monotonic()
         self._stack = None
 
     def __enter__(self):
@@ -43,7 +52,27 @@ class Run:
         return self
 
     def __exit__(self, *exc_info):
-        return self._stack.__exit__(*exc_info)
+        self._stack.__exit__(*exc_info)
+        self.summary.seconds = time.monotonic() - self._started
+        if exc_info[0] is None:
+            zope.event.notify(RunFinished(self.transfer, self.summary))
+
+    def start(self, planned):
+        """Announce the names the run is about to transfer."""
+        zope.event.notify(RunStarted(self.transfer, planned))
+
+    def succeeded(self, event):
+        """Count a transferred file and announce ``event``."""
+        self.summary.files += 1
+        self.summary.bytes += event.size
+        zope.event.notify(event)
+
+    def failed(self, name, error):
+        """Count and report a file that failed on its own; the run goes
+        on, the file stays where it was."""
+        log.error('%s', error)
+        self.summary.failures += 1
+        zope.event.notify(FileFailed(self.transfer, name, error=error))
 
     @contextlib.contextmanager
     def _connected(self):

@@ -1,9 +1,6 @@
 """The export when things go wrong: every file stays waiting or is
 delivered, never lost, never partial under its final name."""
 import os
-import tempfile
-
-import pyftpdlib.handlers
 
 import zeit.cds.main
 import zeit.cds.testing
@@ -13,68 +10,14 @@ from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.tests.handlers import CutDataHandler
+from zeit.cds.tests.handlers import DiskFullHandler
+from zeit.cds.tests.handlers import DropControlOnceHandler
+from zeit.cds.tests.handlers import GoneHandler
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
 FILES = {'a.xml': b'A' * 100, 'b.xml': b'B' * 200_000, 'c.xml': b'C' * 300}
-
-
-class CutDataHandler(pyftpdlib.handlers.FTPHandler):
-    """Cuts the data connection of uploads of b.xml after 64 KiB, and
-    reports the transfer complete, as a confused server would."""
-
-    class dtp_handler(pyftpdlib.handlers.DTPHandler):
-
-        def handle_read(self):
-            super().handle_read()
-            if (self.tot_bytes_received > 65536 and not self._closed
-                    and 'b.xml' in self.file_obj.name):
-                self.handle_close()
-
-        handle_read_event = handle_read
-
-
-class DropControlOnceHandler(pyftpdlib.handlers.FTPHandler):
-    """Hangs up the control connection at the first upload of b.xml."""
-
-    dropped = False
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file and not type(self).dropped:
-            type(self).dropped = True
-            self.close()
-            return None
-        return super().ftp_STOR(file, mode)
-
-
-class GoneHandler(pyftpdlib.handlers.FTPHandler):
-    """The server goes away at the upload of b.xml and stays away."""
-
-    gone = False
-
-    def handle(self):
-        if type(self).gone:
-            self.respond('421 Service not available.')
-            self.close_when_done()
-            return
-        super().handle()
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file:
-            type(self).gone = True
-            self.close()
-            return None
-        return super().ftp_STOR(file, mode)
-
-
-class DiskFullHandler(pyftpdlib.handlers.FTPHandler):
-    """The disk is full for b.xml."""
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file:
-            self.respond('552 Disk full.')
-            return None
-        return super().ftp_STOR(file, mode)
 
 
 class ExportFaultTest(SpoolTestCase):
@@ -86,13 +29,6 @@ class ExportFaultTest(SpoolTestCase):
         zeit.cds.testing.make_spool(self.store_dir, FILES)
         self.log = zeit.cds.testing.LogCapture()
         self.addCleanup(self.log.uninstall)
-
-    def server(self, handler):
-        root = tempfile.mkdtemp(prefix='cds-ftp-')
-        self.addCleanup(zeit.cds.testing.remove_tree, root)
-        server = zeit.cds.testing.FTPServerThread(root, handler).start()
-        self.addCleanup(server.stop)
-        return server
 
     def export(self, server):
         exporter = Exporter(FileStoreSpool(self.store),
@@ -113,14 +49,14 @@ class ExportFaultTest(SpoolTestCase):
                          self.spool_files('new'))
 
     def test_cut_data_connection_fails_that_file_only(self):
-        server = self.server(CutDataHandler)
+        server = zeit.cds.testing.server_for(self, CutDataHandler)
         summary = self.export(server)
         self.assertDelivered(server, ['a.xml', 'c.xml'])
         self.assertEqual((2, 1), (summary.files, summary.failures))
         self.assertIn('Cannot upload file b.xml: ', self.log.getvalue())
 
     def test_dropped_control_connection_is_reconnected(self):
-        server = self.server(DropControlOnceHandler)
+        server = zeit.cds.testing.server_for(self, DropControlOnceHandler)
         summary = self.export(server)
         self.assertDelivered(server, list(FILES))
         self.assertEqual((3, 0), (summary.files, summary.failures))
@@ -129,7 +65,7 @@ class ExportFaultTest(SpoolTestCase):
                       self.log.getvalue())
 
     def test_server_gone_for_good_ends_the_run(self):
-        server = self.server(GoneHandler)
+        server = zeit.cds.testing.server_for(self, GoneHandler)
         with self.assertRaises(ConnectionLost) as raised:
             self.export(server)
         self.assertEqual(1, raised.exception.exit_code)
@@ -142,7 +78,7 @@ class ExportFaultTest(SpoolTestCase):
         self.assertDelivered(server, ['a.xml'])
 
     def test_disk_full_fails_that_file_only(self):
-        server = self.server(DiskFullHandler)
+        server = zeit.cds.testing.server_for(self, DiskFullHandler)
         summary = self.export(server)
         self.assertDelivered(server, ['a.xml', 'c.xml'])
         self.assertEqual(1, summary.failures)

@@ -2,8 +2,6 @@
 import os
 import tempfile
 
-import pyftpdlib.handlers
-
 import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.interfaces import AuthenticationError
@@ -11,46 +9,16 @@ from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.remote import FTPTarget
+from zeit.cds.tests.handlers import DiskFullHandler
+from zeit.cds.tests.handlers import NoMLSDHandler
+from zeit.cds.tests.handlers import ShortSizeHandler
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
-
-
-class NoMLSDHandler(pyftpdlib.handlers.FTPHandler):
-    """An older server: MLSD is an unknown command."""
-
-    proto_cmds = {name: info for name, info
-                  in pyftpdlib.handlers.FTPHandler.proto_cmds.items()
-                  if name != 'MLSD'}
-
-
-class DiskFullHandler(pyftpdlib.handlers.FTPHandler):
-    """Refuses to store anything whose name contains "big"."""
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'big' in os.path.basename(file):
-            self.respond('552 Disk full.')
-            return None
-        return super().ftp_STOR(file, mode)
-
-
-class ShortSizeHandler(pyftpdlib.handlers.FTPHandler):
-    """Reports one byte less than a file has, as after a cut transfer."""
-
-    def ftp_SIZE(self, path):
-        self.respond(f'213 {max(self.fs.getsize(path) - 1, 0)}')
 
 
 class FTPTargetTestCase(SpoolTestCase):
 
     layer = zeit.cds.testing.FTP_LAYER
-
-    def server(self, handler):
-        """A server of its own, with a misbehaving handler."""
-        root = tempfile.mkdtemp(prefix='cds-ftp-')
-        self.addCleanup(zeit.cds.testing.remove_tree, root)
-        server = zeit.cds.testing.FTPServerThread(root, handler).start()
-        self.addCleanup(server.stop)
-        return server
 
     def connected(self, server=None, **kw):
         target = ftp_target(server or self.layer.server, **kw)
@@ -110,7 +78,7 @@ class ListingTest(FTPTargetTestCase):
                          self.connected().names())
 
     def test_nlst_is_used_where_mlsd_is_missing(self):
-        server = self.server(NoMLSDHandler)
+        server = zeit.cds.testing.server_for(self, NoMLSDHandler)
         self.make_remote(server.root)
         target = self.connected(server)
         # NLST cannot tell folders from files; the importer's checks can.
@@ -134,11 +102,11 @@ class UploadTest(FTPTargetTestCase):
             0, os.path.getsize(os.path.join(self.layer.server.root, 'empty')))
 
     def test_refused_upload_leaves_nothing_under_final_name(self):
-        server = self.server(DiskFullHandler)
+        server = zeit.cds.testing.server_for(self, DiskFullHandler)
         target = self.connected(server)
         with self.assertRaises(TransferError) as raised:
-            self.upload(target, 'big.xml', b'x' * 1000)
-        self.assertEqual('Cannot upload file big.xml: 552 Disk full.',
+            self.upload(target, 'b.xml', b'x' * 1000)
+        self.assertEqual('Cannot upload file b.xml: 552 Disk full.',
                          str(raised.exception))
         self.assertEqual([], os.listdir(server.root))
         # The session is still usable for the next file.
@@ -146,7 +114,7 @@ class UploadTest(FTPTargetTestCase):
         self.assertEqual(['small.xml'], os.listdir(server.root))
 
     def test_size_mismatch_is_not_published(self):
-        server = self.server(ShortSizeHandler)
+        server = zeit.cds.testing.server_for(self, ShortSizeHandler)
         with self.assertRaises(TransferError) as raised:
             self.upload(self.connected(server), 'a.xml', b'12345')
         self.assertEqual(
