@@ -20,9 +20,16 @@ setup(
     include_package_data=True,
     package_data={'zeit.cds': ['*.zcml', '*.txt']},
     zip_safe=False,
+    entry_points={
+        'console_scripts': [
+            'cds-export = zeit.cds.cli:export_main',
+            'cds-server = zeit.cds.server:main',
+        ],
+    },
     install_requires=[
         'gocept.filestore',
         'pyftpdlib >= 2.0',
+        'tqdm',
         'zc.lockfile',
         'zope.component',
         'zope.configuration',

@@ -36,6 +36,10 @@ class Exporter:
                 run.attempt(self._export, run, name)
         return run.summary
 
+    def plan(self):
+        with Run(self, names.WRITE_LOCK, 'upload_dir', dry_run=True):
+            return self.spool.waiting()
+
     def _export(self, run, name):
         try:
             with self.spool.open(name) as f:

@@ -128,6 +128,13 @@ class ITransfer(zope.interface.Interface):
         their own are counted in the summary and the run goes on.
         """
 
+    def plan():
+        """The names ``run`` would transfer now, in order.
+
+        It connects, to check the settings, but takes no lock and
+        changes nothing, locally or remotely.
+        """
+
 
 class IExporter(ITransfer):
     """Carries the files waiting in a spool's ``new`` to a remote target;

@@ -5,26 +5,21 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 
 import gocept.filestore.filestore
-import pyftpdlib.authorizers
 import pyftpdlib.handlers
-import pyftpdlib.ioloop
-import pyftpdlib.servers
 import zope.component.testlayer
 
 import zeit.cds
+import zeit.cds.server
 
 USER = 'test'
 PASSWORD = 'testpw'
-# Every permission, including MFMT and SITE CHMOD, so the server never
-# stands in the way of what a test wants to show.
-ALL_PERMISSIONS = 'elradfmwMT'
 
 
-class FTPServerThread:
-    """A pyftpdlib server on 127.0.0.1 and a port the OS picks.
+class FTPServerThread(zeit.cds.server.EmbeddedServer):
+    """The embedded server on 127.0.0.1 and a port the OS picks, with the
+    test user.
 
     ``handler`` may be a subclass of pyftpdlib's FTPHandler that
     misbehaves on purpose.
@@ -32,40 +27,9 @@ class FTPServerThread:
 
     def __init__(self, root, handler=pyftpdlib.handlers.FTPHandler,
                  user=USER, password=PASSWORD):
-        authorizer = pyftpdlib.authorizers.DummyAuthorizer()
-        authorizer.add_user(user, password, root, perm=ALL_PERMISSIONS)
-        # A subclass per server, so that the caller's class stays as it was.
         # No pause after a failed login: tests fail logins on purpose.
-        handler = type(handler.__name__, (handler,),
-                       {'authorizer': authorizer, 'auth_failed_timeout': 0})
-        self.root = root
-        self._server = pyftpdlib.servers.FTPServer(
-            ('127.0.0.1', 0), handler, ioloop=pyftpdlib.ioloop.IOLoop())
-        self.host, self.port = self._server.address[:2]
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, name=f'ftp-server-{self.port}', daemon=True)
-
-    def _serve(self):
-        while not self._stopping.is_set():
-            # One round of the IO loop; the timeout only bounds how long
-            # a stop request waits to be noticed.
-            self._server.ioloop.loop(timeout=0.05, blocking=False)
-        self._server.close_all()
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stopping.set()
-        self._thread.join()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
+        super().__init__(root, user, password, handler=handler,
+                         auth_failed_timeout=0)
 
 
 def server_for(testcase, handler=pyftpdlib.handlers.FTPHandler):

@@ -27,9 +27,12 @@ class Run:
     Inside the block the spool is held, the target is connected and the
     CDS lock file ``lock_name`` is ours. ``attempt`` runs the pieces of
     work that need the connection and survives a dropped connection.
+
+    A dry run only connects: it holds no lock and writes nothing.
     """
 
-    def __init__(self, transfer, lock_name, directory_label):
+    def __init__(self, transfer, lock_name, directory_label, *,
+                 dry_run=False):
         self.transfer = transfer
         self.spool = spool = transfer.spool
         self.target = target = transfer.target
@@ -38,23 +41,26 @@ class Run:
         self.lock = RemoteLock(
             target, lock_name, spool.path,
             break_older_than=transfer.break_lock_older_than)
+        self.dry_run = dry_run
         self.summary = Summary()
         self._started = time.monotonic()
         self._stack = None
 
     def __enter__(self):
         with contextlib.ExitStack() as stack:
-            stack.enter_context(self.spool.locked())
+            if not self.dry_run:
+                stack.enter_context(self.spool.locked())
             stack.enter_context(self._connected())
             log.info('Accessed filestore %s', self.spool.path)
-            stack.enter_context(self._locked())
+            if not self.dry_run:
+                stack.enter_context(self._locked())
             self._stack = stack.pop_all()
         return self
 
     def __exit__(self, *exc_info):
         self._stack.__exit__(*exc_info)
         self.summary.seconds = time.monotonic() - self._started
-        if exc_info[0] is None:
+        if exc_info[0] is None and not self.dry_run:
             zope.event.notify(RunFinished(self.transfer, self.summary))
 
     def start(self, planned):
