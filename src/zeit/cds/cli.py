@@ -91,8 +91,9 @@ def set_up_logging(args, logfile):
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(ConsoleFormatter())
     if logfile:
-        # With a log file, cron mails only what needs attention.
-        console.setLevel(max(level, logging.WARNING))
+        # With a log file, cron mails only what needs attention. (A filter,
+        # not a level: the progress bar's handler takes over filters.)
+        console.addFilter(lambda record: record.levelno >= logging.WARNING)
         try:
             handler = logging.handlers.TimedRotatingFileHandler(
                 logfile, when='W0', backupCount=8, encoding='utf-8')

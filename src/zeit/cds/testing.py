@@ -1,9 +1,12 @@
 """Test fixtures: a real FTP server in a thread, ZCML, captured log lines."""
+import importlib.metadata
 import io
 import logging
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 
 import gocept.filestore.filestore
@@ -132,6 +135,27 @@ def make_spool(path, files):
             f.write(data)
         store.move(name, 'tmp', 'new')
     return store
+
+
+def run_script(name, *args, env=None, timeout=60):
+    """Run zeit.cds's console script ``name`` in a subprocess, as the
+    script buildout generates would; returns the CompletedProcess."""
+    entry_point, = importlib.metadata.entry_points(
+        group='console_scripts', name=name)
+    code = (f'import sys; sys.argv[0] = {name!r}; '
+            f'from {entry_point.module} import {entry_point.attr}; '
+            f'{entry_point.attr}()')
+    return subprocess.run(
+        [sys.executable, '-c', code, *args], env=child_environment(env),
+        capture_output=True, text=True, timeout=timeout)
+
+
+def child_environment(extra=None):
+    """The environment for a child Python that imports what we import."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop('CDS_PASSWORD', None)
+    env.update(extra or {})
+    return env
 
 
 def closed_port():

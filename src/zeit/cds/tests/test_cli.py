@@ -1,0 +1,300 @@
+"""cds-export and cds-server as cron and operators run them: subprocesses
+against a real FTP server."""
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+
+import zeit.cds.testing
+from zeit.cds import names
+from zeit.cds.spool import FileStoreSpool
+from zeit.cds.tests.handlers import DiskFullHandler
+from zeit.cds.tests.test_components import SpoolTestCase
+
+FILES = {'a-file': b'This is the A file', 'b.xml': b'This is the B file'}
+
+
+def tree(path):
+    """Every file below ``path`` with its content, to compare states."""
+    found = {}
+    for folder, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(folder, name)
+            with open(full, 'rb') as f:
+                found[os.path.relpath(full, path)] = f.read()
+    return found
+
+
+class CommandLineTestCase(SpoolTestCase):
+
+    layer = zeit.cds.testing.FTP_LAYER
+
+    def setUp(self):
+        super().setUp()
+        zeit.cds.testing.make_spool(self.store_dir, FILES)
+        self.server = self.layer.server
+        self.scratch = tempfile.mkdtemp(prefix='cds-cli-')
+        self.addCleanup(zeit.cds.testing.remove_tree, self.scratch)
+        self.password_file = self.write('password', 'testpw\n')
+
+    def write(self, name, text):
+        path = os.path.join(self.scratch, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def options(self, server=None, **overrides):
+        server = server or self.server
+        options = {'spool': self.store_dir, 'host': server.host,
+                   'port': str(server.port), 'user': 'test',
+                   'password-file': self.password_file}
+        options.update(overrides)
+        argv = []
+        for key, value in options.items():
+            if value is not None:
+                argv += [f'--{key}', value]
+        return argv
+
+    def cds(self, *args, script='cds-export', env=None):
+        return zeit.cds.testing.run_script(script, *args, env=env)
+
+    def assertExit(self, code, result):
+        self.assertEqual(code, result.returncode,
+                         f'stdout: {result.stdout}\nstderr: {result.stderr}')
+
+
+class ExportCommandTest(CommandLineTestCase):
+
+    def test_export_reports_a_summary_and_exits_0(self):
+        result = self.cds(*self.options())
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
+        self.assertEqual(sorted(FILES), self.spool_files('cur'))
+        last = result.stderr.splitlines()[-1]
+        self.assertRegex(
+            last, r'^Exported 2 files, 36 bytes, \d+\.\d\d seconds, '
+            r'0 failures$')
+        self.assertIn('Uploaded file a-file\n', result.stderr)
+
+    def test_nothing_to_do_exits_0(self):
+        self.cds(*self.options())
+        result = self.cds(*self.options())
+        self.assertExit(0, result)
+        self.assertIn('Exported 0 files, 0 bytes', result.stderr)
+
+    def test_password_from_the_environment(self):
+        result = self.cds(*self.options(**{'password-file': None}),
+                          env={'CDS_PASSWORD': 'testpw'})
+        self.assertExit(0, result)
+
+    def test_password_never_shows(self):
+        for password in ['testpw\n', 'wrong-s3cret\n']:
+            self.write('password', password)
+            logfile = os.path.join(self.scratch, 'cds.log')
+            result = self.cds(*self.options(logfile=logfile), '-v')
+            with open(logfile) as f:
+                logged = f.read()
+            for output in [result.stdout, result.stderr, logged]:
+                self.assertNotIn(password.strip(), output)
+        self.assertIn('refused login for user test', logged)
+
+    def test_logfile_gets_everything_the_console_only_trouble(self):
+        logfile = os.path.join(self.scratch, 'cds.log')
+        result = self.cds(*self.options(logfile=logfile))
+        self.assertExit(0, result)
+        self.assertEqual('', result.stderr)
+        self.write('password', 'wrong\n')
+        result = self.cds(*self.options(logfile=logfile))
+        self.assertExit(1, result)
+        self.assertEqual('ERROR: CDS FTP server refused login for user test:'
+                         ' 530 Authentication failed.\n', result.stderr)
+        with open(logfile) as f:
+            lines = f.read().splitlines()
+        self.assertRegex(lines[0], r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ '
+                         r'INFO Connecting to CDS FTP server')
+        self.assertIn('INFO Exported 2 files', lines[-3])
+        self.assertIn('ERROR CDS FTP server refused login', lines[-1])
+
+    def test_quiet_shows_only_trouble(self):
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(0, result)
+        self.assertEqual('', result.stderr)
+
+    def test_dry_run_changes_nothing(self):
+        with open(os.path.join(self.server.root, 'read'), 'w') as f:
+            f.write('partner reading\n')
+        before = tree(self.store_dir), tree(self.server.root)
+        result = self.cds(*self.options(), '--dry-run')
+        self.assertExit(0, result)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        self.assertIn('Would export file a-file\n'
+                      'Would export file b.xml\n', result.stderr)
+
+    def test_config_file_with_override(self):
+        config = self.write('cds.ini', f'''\
+[partner-a]
+spool = {self.store_dir}
+host = {self.server.host}
+port = {self.server.port}
+user = test
+dir = /missing
+password-file = {self.password_file}
+
+[partner-b]
+host = elsewhere
+''')
+        result = self.cds('--config', config, '--section', 'partner-a',
+                          '--dir', '/')
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
+
+    def test_config_file_alone(self):
+        os.mkdir(os.path.join(self.server.root, 'incoming'))
+        config = self.write('cds.ini', f'''\
+[partner-a]
+spool = {self.store_dir}
+host = {self.server.host}
+port = {self.server.port}
+user = test
+dir = /incoming
+password-file = {self.password_file}
+''')
+        self.assertExit(0, self.cds('--config', config))
+        self.assertEqual(sorted(FILES), sorted(
+            os.listdir(os.path.join(self.server.root, 'incoming'))))
+
+
+class ExitCodeTest(CommandLineTestCase):
+
+    def assertFails(self, code, message, *args, env=None):
+        result = self.cds(*args, env=env)
+        self.assertExit(code, result)
+        self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
+        self.assertIn(message, result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_remote_locked_by_another_party_is_75(self):
+        with open(os.path.join(self.server.root, names.READ_LOCK), 'w') as f:
+            f.write('partner reading\n')
+        result = self.cds(*self.options())
+        self.assertExit(75, result)
+        self.assertIn("ERROR: CDS directory / is locked: lock file 'read'",
+                      result.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_busy_spool_is_75(self):
+        store = zeit.cds.testing.make_spool(self.store_dir, {})
+        with FileStoreSpool(store).locked():
+            result = self.cds(*self.options())
+        self.assertExit(75, result)
+        self.assertIn(f'ERROR: Spool {self.store_dir} is busy',
+                      result.stderr)
+        self.assertEqual([], os.listdir(self.server.root))
+
+    def test_failures_are_1(self):
+        cases = [
+            ('Cannot connect to CDS FTP server at 127.0.0.1 port',
+             self.options(port=str(zeit.cds.testing.closed_port()))),
+            ('CDS FTP server refused login for user nobody',
+             self.options(user='nobody')),
+            ('Cannot enter directory /missing',
+             self.options(dir='/missing')),
+        ]
+        for message, argv in cases:
+            with self.subTest(message):
+                result = self.cds(*argv)
+                self.assertExit(1, result)
+                self.assertIn(f'ERROR: {message}', result.stderr)
+                self.assertNotIn('Traceback', result.stderr)
+                self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_a_file_that_failed_is_1(self):
+        server = zeit.cds.testing.server_for(self, DiskFullHandler)
+        result = self.cds(*self.options(server))
+        self.assertExit(1, result)
+        self.assertIn('ERROR: Cannot upload file b.xml: 552 Disk full.\n',
+                      result.stderr)
+        self.assertIn('Exported 1 files, 18 bytes', result.stderr)
+        self.assertEqual(['b.xml'], self.spool_files('new'))
+
+    def test_usage_errors_are_2(self):
+        a_file = self.write('not-a-folder', '')
+        self.assertFails(2, 'unrecognized arguments: --bogus',
+                         *self.options(), '--bogus')
+        self.assertFails(2, 'No spool given', *self.options(spool=None))
+        self.assertFails(2, 'No host given', *self.options(host=None))
+        self.assertFails(2, 'port 70000 is out of range',
+                         *self.options(port='70000'))
+        self.assertFails(2, "port must be a whole number, not 'ftp'",
+                         *self.options(port='ftp'))
+        self.assertFails(2, 'Cannot read password file /nonexistent',
+                         *self.options(**{'password-file': '/nonexistent'}))
+        self.assertFails(2, 'No password: use --password-file or set '
+                         'CDS_PASSWORD',
+                         *self.options(**{'password-file': None}))
+        self.assertFails(2, f'Spool {a_file} is not a directory',
+                         *self.options(spool=a_file))
+        self.assertFails(2, 'Spool /nonexistent is missing',
+                         *self.options(spool='/nonexistent'))
+
+    def test_config_errors_are_2(self):
+        config = self.write('cds.ini', '[partner-a]\nhost = h\n'
+                            '[partner-b]\nhots = h\n')
+        self.assertFails(2, 'has no section [partner-c]',
+                         '--config', config, '--section', 'partner-c')
+        self.assertFails(2, 'has sections partner-a, partner-b: choose one',
+                         '--config', config)
+        self.assertFails(2, "section [partner-b]: unknown key 'hots'",
+                         '--config', config, '--section', 'partner-b')
+        self.assertFails(2, 'Cannot read config file /nonexistent',
+                         '--config', '/nonexistent')
+        broken = self.write('broken.ini', 'no section here\n')
+        self.assertFails(2, f'Config file {broken} is not valid',
+                         '--config', broken)
+
+
+class ProgressBarTest(CommandLineTestCase):
+
+    def export(self, stderr):
+        zeit.cds.testing.make_spool(
+            self.store_dir, {f'{i:03}.xml': b'x' for i in range(150)})
+        return subprocess.Popen(
+            [sys.executable, '-c',
+             'from zeit.cds.cli import export_main; export_main()',
+             *self.options(), '-q'],
+            env=zeit.cds.testing.child_environment(),
+            stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def test_a_terminal_sees_a_bar_for_a_long_run(self):
+        controller, terminal = pty.openpty()
+        self.addCleanup(os.close, controller)
+        # A terminal of 24 lines of 100 columns, as a person's would be.
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ,
+                    struct.pack('HHHH', 24, 100, 0, 0))
+        process = self.export(terminal)
+        os.close(terminal)
+        shown = b''
+        # Read while the child writes, until its end of the terminal closes.
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        self.assertEqual(0, process.wait(timeout=60))
+        self.assertIn(b'/152 [', shown)
+        self.assertIn(b'file/s]', shown)
+
+    def test_cron_sees_no_bar(self):
+        process = self.export(subprocess.PIPE)
+        _, stderr = process.communicate(timeout=60)
+        self.assertEqual(0, process.returncode)
+        self.assertEqual(b'', stderr)
