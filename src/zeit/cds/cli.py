@@ -8,6 +8,7 @@ remote directory, a file that could not be transferred, local I/O);
 import argparse
 import logging
 import logging.handlers
+import signal
 import sys
 
 import zope.component
@@ -154,5 +155,13 @@ def run(direction, argv=None):
     return FAILURE if summary.failures else 0
 
 
+def main(direction, argv):
+    try:
+        sys.exit(run(direction, argv))
+    except KeyboardInterrupt:
+        # The run has stopped cleanly already and said so.
+        sys.exit(128 + signal.SIGINT)
+
+
 def export_main(argv=None):
-    sys.exit(run('export', argv))
+    main('export', argv)

@@ -76,3 +76,17 @@ class DiskFullHandler(pyftpdlib.handlers.FTPHandler):
             self.respond('552 Disk full.')
             return None
         return super().ftp_STOR(file, mode)
+
+
+class PausingHandler(pyftpdlib.handlers.FTPHandler):
+    """Holds the whole server at the first upload of b.xml until the
+    test sets ``go`` (an Event it gives the handler class)."""
+
+    go = None
+    paused = False
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'b.xml' in file and not type(self).paused:
+            type(self).paused = True
+            type(self).go.wait(timeout=30)
+        return super().ftp_STOR(file, mode)

@@ -1,0 +1,80 @@
+"""SIGTERM and SIGINT stop a run between two files: the CDS lock is
+released, every file is either delivered or still waiting."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import zeit.cds.testing
+from zeit.cds import names
+from zeit.cds.tests.handlers import PausingHandler
+from zeit.cds.tests.test_components import SpoolTestCase
+
+FILES = {'a.xml': b'A' * 10, 'b.xml': b'B' * 20, 'c.xml': b'C' * 30}
+
+
+class SignalTest(SpoolTestCase):
+
+    layer = zeit.cds.testing.FTP_LAYER
+
+    def setUp(self):
+        super().setUp()
+        zeit.cds.testing.make_spool(self.store_dir, FILES)
+        go = threading.Event()
+        self.addCleanup(go.set)
+        handler = type('Pausing', (PausingHandler,), {'go': go})
+        self.server = zeit.cds.testing.server_for(self, handler)
+        self.go = go
+
+    def export_until_paused(self):
+        """A cds-export that is uploading b.xml, held by the server."""
+        child = subprocess.Popen(
+            [sys.executable, '-c',
+             'from zeit.cds.cli import export_main; export_main()',
+             '--spool', self.store_dir, '--host', self.server.host,
+             '--port', str(self.server.port), '--user', 'test'],
+            env=zeit.cds.testing.child_environment(
+                {'CDS_PASSWORD': 'testpw'}),
+            stderr=subprocess.PIPE, text=True)
+        self.addCleanup(child.stderr.close)
+        self.addCleanup(child.kill)
+        lines = []
+        for line in child.stderr:
+            lines.append(line)
+            if line == "Moved file a.xml from 'new' to 'cur'\n":
+                return child, lines
+        self.fail(''.join(lines))
+
+    def stop(self, signum):
+        child, lines = self.export_until_paused()
+        child.send_signal(signum)
+        self.go.set()
+        lines += child.stderr.readlines()
+        child.wait(timeout=30)
+        return child.returncode, ''.join(lines)
+
+    def assertStoppedCleanly(self, log, signal_name):
+        self.assertTrue(log.endswith(
+            "Moved file b.xml from 'new' to 'cur'\n"
+            'Removing lock file\n'
+            'Lock file successfully removed\n'
+            'Disconnected from CDS FTP server\n'
+            f'ERROR: Stopped by {signal_name}\n'), log)
+        self.assertNotIn('Traceback', log)
+        self.assertEqual(['a.xml', 'b.xml'], sorted(os.listdir(
+            self.server.root)))
+        self.assertNotIn(names.WRITE_LOCK, os.listdir(self.server.root))
+        self.assertEqual(['a.xml', 'b.xml'], self.spool_files('cur'))
+        self.assertEqual(['c.xml'], self.spool_files('new'))
+
+    def test_sigterm_finishes_the_file_releases_the_lock_and_ends(self):
+        returncode, log = self.stop(signal.SIGTERM)
+        # The process still ends by SIGTERM, as its parent expects.
+        self.assertEqual(-signal.SIGTERM, returncode)
+        self.assertStoppedCleanly(log, 'SIGTERM')
+
+    def test_sigint_finishes_the_file_releases_the_lock_and_ends(self):
+        returncode, log = self.stop(signal.SIGINT)
+        self.assertEqual(128 + signal.SIGINT, returncode)
+        self.assertStoppedCleanly(log, 'SIGINT')
