@@ -79,14 +79,15 @@ class DiskFullHandler(pyftpdlib.handlers.FTPHandler):
 
 
 class PausingHandler(pyftpdlib.handlers.FTPHandler):
-    """Holds the whole server at the first upload of b.xml until the
-    test sets ``go`` (an Event it gives the handler class)."""
+    """Holds the whole server at the first upload of b.xml: it sets the
+    Event ``paused`` and waits until the test sets the Event ``go`` (both
+    given to the handler class by the test)."""
 
+    paused = None
     go = None
-    paused = False
 
     def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file and not type(self).paused:
-            type(self).paused = True
+        if 'b.xml' in file and not type(self).paused.is_set():
+            type(self).paused.set()
             type(self).go.wait(timeout=30)
         return super().ftp_STOR(file, mode)

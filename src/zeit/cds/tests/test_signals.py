@@ -21,11 +21,12 @@ class SignalTest(SpoolTestCase):
     def setUp(self):
         super().setUp()
         zeit.cds.testing.make_spool(self.store_dir, FILES)
-        go = threading.Event()
-        self.addCleanup(go.set)
-        handler = type('Pausing', (PausingHandler,), {'go': go})
+        self.paused = threading.Event()
+        self.go = threading.Event()
+        self.addCleanup(self.go.set)
+        handler = type('Pausing', (PausingHandler,),
+                       {'paused': self.paused, 'go': self.go})
         self.server = zeit.cds.testing.server_for(self, handler)
-        self.go = go
 
     def export_until_paused(self):
         """A cds-export that is uploading b.xml, held by the server."""
@@ -39,20 +40,16 @@ class SignalTest(SpoolTestCase):
             stderr=subprocess.PIPE, text=True)
         self.addCleanup(child.stderr.close)
         self.addCleanup(child.kill)
-        lines = []
-        for line in child.stderr:
-            lines.append(line)
-            if line == "Moved file a.xml from 'new' to 'cur'\n":
-                return child, lines
-        self.fail(''.join(lines))
+        self.assertTrue(self.paused.wait(timeout=30))
+        return child
 
     def stop(self, signum):
-        child, lines = self.export_until_paused()
+        child = self.export_until_paused()
         child.send_signal(signum)
         self.go.set()
-        lines += child.stderr.readlines()
+        log = child.stderr.read()
         child.wait(timeout=30)
-        return child.returncode, ''.join(lines)
+        return child.returncode, log
 
     def assertStoppedCleanly(self, log, signal_name):
         self.assertTrue(log.endswith(
