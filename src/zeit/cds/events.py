@@ -1,5 +1,8 @@
 """What a run tells the world through zope.event, so that zeit.cms can
 subscribe (for example to mark an article as syndicated)."""
+# Imported for its effect: zope.event notifications reach subscribers
+# registered with zope.component (``<subscriber>`` in ZCML).
+import zope.component.event  # noqa: F401
 import zope.interface
 
 

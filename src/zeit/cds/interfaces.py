@@ -104,6 +104,23 @@ class IRemoteTargetFactory(zope.interface.Interface):
         """A new, unconnected IRemoteTarget."""
 
 
+class IConnectionSettings(zope.interface.Interface):
+    """How to reach one CDS partner; a named utility, declared in ZCML
+    with ``<cds:connection>``. It holds no password, only where to read
+    it."""
+
+    name = zope.interface.Attribute('The name of the connection.')
+    scheme = zope.interface.Attribute(
+        'The name of the IRemoteTargetFactory to use: ftp, ftps, file.')
+
+    def target():
+        """A new, unconnected IRemoteTarget for this connection.
+
+        Reads the password file now, so a changed password is used by
+        the next run. Raises ConfigurationError when it cannot.
+        """
+
+
 class ISummary(zope.interface.Interface):
     """What one run did."""
 

@@ -8,11 +8,14 @@ import os
 
 import gocept.filestore.filestore
 import zope.component
+import zope.configuration.exceptions
 import zope.configuration.xmlconfig
 
 import zeit.cds
 import zeit.cds.shutdown
 from zeit.cds.interfaces import CDSError
+from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
@@ -38,6 +41,34 @@ def open_spool(store_dir):
         raise LocalFileError(
             f'Cannot prepare spool {store_dir}: {e.strerror}') from e
     return ISpool(store)
+
+
+def connection_target(name):
+    """A new IRemoteTarget for the connection ``name`` declared in ZCML."""
+    settings = zope.component.queryUtility(IConnectionSettings, name=name)
+    if settings is None:
+        raise ConfigurationError(f'No CDS connection {name!r} is configured')
+    return settings.target()
+
+
+def load_zcml(path):
+    """Load a site's ZCML file, which includes zeit.cds."""
+    try:
+        zope.configuration.xmlconfig.file(os.path.abspath(path))
+    except zope.configuration.exceptions.ConfigurationError as e:
+        # zope.configuration's messages span lines; cron mails want one.
+        raise ConfigurationError(
+            f'Cannot load ZCML {path}: {" ".join(str(e).split())}') from e
+
+
+def export_via(connection, store_dir):
+    """Export the spool ``store_dir`` through the connection named
+    ``connection`` (declared with ``<cds:connection>``); returns the
+    ISummary and raises a CDSError when the run fails as a whole."""
+    ensure_configured()
+    spool = open_spool(store_dir)
+    target = connection_target(connection)
+    return zope.component.getMultiAdapter((spool, target), IExporter).run()
 
 
 def export(store_dir, hostname, port, user, password, upload_dir):

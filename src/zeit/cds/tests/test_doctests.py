@@ -1,18 +1,26 @@
 import doctest
 import unittest
 
+import zope.component.testing
+
 import zeit.cds.testing
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
-def set_up(test):
+def give_server(test):
     test.globs['ftp_server'] = zeit.cds.testing.FTP_LAYER.server
 
 
-def doctest_suite(filename, layer):
+def with_empty_registry(test):
+    zope.component.testing.setUp(test)
+    give_server(test)
+
+
+def doctest_suite(filename, layer, set_up=give_server, tear_down=None):
     suite = doctest.DocFileSuite(
-        filename, package='zeit.cds', optionflags=FLAGS, setUp=set_up)
+        filename, package='zeit.cds', optionflags=FLAGS, setUp=set_up,
+        tearDown=tear_down)
     suite.layer = layer
     return suite
 
@@ -20,4 +28,7 @@ def doctest_suite(filename, layer):
 def test_suite():
     return unittest.TestSuite([
         doctest_suite('export.txt', zeit.cds.testing.FUNCTIONAL_LAYER),
+        # The guide loads its own ZCML, as a site would.
+        doctest_suite('zcml.txt', zeit.cds.testing.FTP_LAYER,
+                      with_empty_registry, zope.component.testing.tearDown),
     ])

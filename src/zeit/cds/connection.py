@@ -1,0 +1,30 @@
+"""Named connection settings: how to reach one CDS partner."""
+import dataclasses
+
+import zope.component
+import zope.interface
+
+from zeit.cds import config
+from zeit.cds.interfaces import IConnectionSettings
+from zeit.cds.interfaces import IRemoteTargetFactory
+
+
+@zope.interface.implementer(IConnectionSettings)
+@dataclasses.dataclass(frozen=True)
+class ConnectionSettings:
+
+    name: str
+    scheme: str = 'ftp'
+    host: str = None
+    port: int = 21
+    user: str = None
+    password_file: str = None
+    directory: str = '/'
+
+    def target(self):
+        factory = zope.component.getUtility(
+            IRemoteTargetFactory, name=self.scheme)
+        password = (config.read_password(self.password_file)
+                    if self.password_file else None)
+        return factory(host=self.host, port=self.port, user=self.user,
+                       password=password, directory=self.directory)

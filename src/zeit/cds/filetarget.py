@@ -1,0 +1,107 @@
+"""A remote target that is a folder: a local disk or a CDS share mounted
+over NFS. It follows the same rules as FTP: uploads appear under their
+final name only when complete, and the CDS lock files are honoured by the
+same protocol code."""
+import contextlib
+import datetime
+import os
+import shutil
+
+import zope.interface
+
+from zeit.cds import names
+from zeit.cds.interfaces import IRemoteTarget
+from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import RemoteDirectoryError
+from zeit.cds.interfaces import TransferError
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@contextlib.contextmanager
+def _translated(error, message):
+    try:
+        yield
+    except OSError as e:
+        raise error(f'{message}: {e.strerror}') from e
+
+
+@zope.interface.implementer(IRemoteTarget)
+@zope.interface.provider(IRemoteTargetFactory)
+class FileTarget:
+    """The folder ``directory``; host, port, user and password are not
+    used and may be None."""
+
+    def __init__(self, *, directory, host=None, port=None, user=None,
+                 password=None):
+        self.directory = directory
+
+    @property
+    def description(self):
+        return f'folder {self.directory}'
+
+    def __repr__(self):
+        return f'<FileTarget {self.directory}>'
+
+    def _path(self, name):
+        return os.path.join(self.directory, name)
+
+    def connect(self):
+        if not os.path.isdir(self.directory):
+            raise RemoteDirectoryError(
+                f'Cannot enter directory {self.directory}: not a directory')
+
+    def names(self):
+        with _translated(RemoteDirectoryError,
+                         f'Cannot list directory {self.directory}'):
+            with os.scandir(self.directory) as entries:
+                return sorted(entry.name for entry in entries
+                              if entry.is_file(follow_symlinks=False))
+
+    def upload(self, name, fileobj):
+        partial = self._path(names.partial_name(name))
+        expected = os.fstat(fileobj.fileno()).st_size
+        try:
+            with _translated(TransferError, f'Cannot upload file {name}'):
+                with open(partial, 'wb') as f:
+                    shutil.copyfileobj(fileobj, f, CHUNK_SIZE)
+                    f.flush()
+                    os.fsync(f.fileno())
+                actual = os.path.getsize(partial)
+                if actual != expected:
+                    raise TransferError(
+                        f'Cannot upload file {name}: the folder has '
+                        f'{actual} of {expected} bytes')
+                os.rename(partial, self._path(name))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(partial)
+        return expected
+
+    def download(self, name, fileobj):
+        with _translated(TransferError, f'Cannot download file {name}'):
+            with open(self._path(name), 'rb') as f:
+                shutil.copyfileobj(f, fileobj, CHUNK_SIZE)
+                return f.tell()
+
+    def read(self, name):
+        with _translated(TransferError, f'Cannot read file {name}'):
+            with open(self._path(name), 'rb') as f:
+                return f.read()
+
+    def modified(self, name):
+        with _translated(TransferError, f'Cannot get the time of {name}'):
+            stamp = os.stat(self._path(name)).st_mtime
+        return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
+
+    def write(self, name, data):
+        with _translated(TransferError, f'Cannot store file {name}'):
+            with open(self._path(name), 'wb') as f:
+                f.write(data)
+
+    def remove(self, name):
+        with _translated(TransferError, f'Cannot remove file {name}'):
+            os.remove(self._path(name))
+
+    def close(self):
+        pass
