@@ -13,6 +13,7 @@ import zope.configuration.xmlconfig
 import zeit.cds
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
+from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
@@ -41,12 +42,22 @@ def open_spool(store_dir):
 
 def export(store_dir, hostname, port, user, password, upload_dir):
     """Export the files waiting in the spool ``store_dir`` to the CDS."""
+    _run(IExporter, store_dir, hostname, port, user, password, upload_dir)
+
+
+def import_(store_dir, hostname, port, user, password, download_dir):
+    """Import the files the CDS offers into the spool ``store_dir``."""
+    _run(IImporter, store_dir, hostname, port, user, password, download_dir)
+
+
+def _run(interface, store_dir, hostname, port, user, password, directory):
+    """Run the ``interface`` adapter of spool and target; log failures."""
     ensure_configured()
     try:
         spool = open_spool(store_dir)
         factory = zope.component.getUtility(IRemoteTargetFactory, name='ftp')
         target = factory(host=hostname, port=port, user=user,
-                         password=password, directory=upload_dir)
-        zope.component.getMultiAdapter((spool, target), IExporter).run()
+                         password=password, directory=directory)
+        zope.component.getMultiAdapter((spool, target), interface).run()
     except CDSError as e:
         log.error('%s', e)
