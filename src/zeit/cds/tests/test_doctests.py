@@ -20,4 +20,5 @@ def doctest_suite(filename, layer):
 def test_suite():
     return unittest.TestSuite([
         doctest_suite('export.txt', zeit.cds.testing.FUNCTIONAL_LAYER),
+        doctest_suite('import.txt', zeit.cds.testing.FUNCTIONAL_LAYER),
     ])
