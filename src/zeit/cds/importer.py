@@ -8,7 +8,6 @@ imports it), or a journal entry: the file is delivered, and the next run
 only removes it from the CDS, without downloading it again.
 """
 import logging
-import time
 
 import zope.component
 import zope.interface
@@ -19,9 +18,7 @@ from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import TransferError
-from zeit.cds.summary import Summary
-from zeit.cds.transfer import locked
-from zeit.cds.transfer import session
+from zeit.cds.transfer import running
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +32,13 @@ class Importer:
         self.target = target
 
     def run(self):
-        summary = Summary()
-        started = time.monotonic()
-        with session(self.target, 'download_dir'):
-            log.info('Accessed filestore %s', self.spool.path)
-            with locked(self.target, names.READ_LOCK, self.spool):
-                offered = self.target.names()
-                delivered = self._finish_interrupted(offered, summary)
-                for name in offered:
-                    if name not in delivered:
-                        self._import(name, summary)
-        summary.seconds = time.monotonic() - started
+        with running(self.spool, self.target, 'download_dir',
+                     names.READ_LOCK) as summary:
+            offered = self.target.names()
+            delivered = self._finish_interrupted(offered, summary)
+            for name in offered:
+                if name not in delivered:
+                    self._import(name, summary)
         return summary
 
     def _finish_interrupted(self, offered, summary):

@@ -2,9 +2,11 @@
 with their log lines."""
 import contextlib
 import logging
+import time
 
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.lock import RemoteLock
+from zeit.cds.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +47,19 @@ def _release(lock):
     log.info('Removing lock file')
     lock.release()
     log.info('Lock file successfully removed')
+
+
+@contextlib.contextmanager
+def running(spool, target, directory_label, lock_name):
+    """One whole run: connected, the spool named, the lock held.
+
+    Yields the run's Summary to fill in; its seconds are set when the
+    block ends without an error.
+    """
+    summary = Summary()
+    started = time.monotonic()
+    with session(target, directory_label):
+        log.info('Accessed filestore %s', spool.path)
+        with locked(target, lock_name, spool):
+            yield summary
+    summary.seconds = time.monotonic() - started
