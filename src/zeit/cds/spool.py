@@ -23,6 +23,7 @@ class FileStoreSpool:
 
     def __init__(self, store):
         self.store = store
+        self._journal = Journal(os.path.join(store.path, JOURNAL))
 
     @property
     def path(self):
@@ -94,10 +95,6 @@ class FileStoreSpool:
             return
         _remove_quietly(path)
 
-    @property
-    def _journal(self):
-        return Journal(os.path.join(self.store.path, JOURNAL))
-
     def received(self):
         try:
             journalled = self._journal.names()
@@ -105,8 +102,8 @@ class FileStoreSpool:
                 if os.path.exists(self._path('tmp', name)):
                     self.store.move(name, 'tmp', 'new')
                     _fsync_directory(self._path('new'))
-                    log.warning("Moved file %s from 'tmp' to 'new', "
-                                'which an interrupted run had not', name)
+                    log.warning("Finished moving file %s from 'tmp' to "
+                                "'new' for an interrupted run", name)
         except OSError as e:
             raise LocalFileError(
                 f'Cannot finish the deliveries journalled in spool '
