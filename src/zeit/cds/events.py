@@ -38,7 +38,8 @@ class IFileExported(IFileEvent):
 
 
 class IFileImported(IFileEvent):
-    """The file is durably in the spool's ``new`` and gone from the CDS."""
+    """The file is durably in the spool's ``new``; its removal from the
+    CDS follows."""
 
     size = zope.interface.Attribute('Its size in bytes.')
 

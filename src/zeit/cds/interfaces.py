@@ -39,8 +39,28 @@ class ISpool(zope.interface.Interface):
         """A context manager for receiving the file ``name``.
 
         It yields a binary file in ``tmp`` to write into. When the block
-        ends without an error the file is flushed, fsynced and moved to
-        ``new``; otherwise it is removed from ``tmp``.
+        ends without an error the file is flushed, fsynced, noted in the
+        spool's journal and moved to ``new``; otherwise it is removed from
+        ``tmp``. Raises LocalFileError when the spool cannot take it.
+
+        The journal entry stays until ``forget(name)``: it marks the file
+        as delivered, even after it has been taken from ``new``.
+        """
+
+    def received():
+        """The names in the journal, sorted: files delivered to ``new``
+        whose source may still exist.
+
+        A receiving that was cut off after its journal entry but before
+        the move is finished here first: the complete file moves on to
+        ``new``. Raises LocalFileError when the journal cannot be used.
+        """
+
+    def forget(name):
+        """Remove ``name`` from the journal, once its source is gone.
+
+        Harmless when it is not there; raises LocalFileError when the
+        journal cannot be changed.
         """
 
 
@@ -161,6 +181,17 @@ class IExporter(ITransfer):
     """
 
 
+class IImporter(ITransfer):
+    """Carries the files a remote target offers into a spool's ``new``.
+
+    Each file reaches ``new`` exactly once, even across runs that were
+    killed, and is removed from the remote directory only after it is on
+    disk there. Files that were not delivered stay on the server.
+
+    A multi-adapter of (ISpool, IRemoteTarget).
+    """
+
+
 class CDSError(Exception):
     """The root of every error zeit.cds raises on purpose."""
 
@@ -214,6 +245,10 @@ class ConnectionLost(RemoteError):
 
 class TransferError(RemoteError):
     """One file could not be transferred; the session is still usable."""
+
+
+class RemoteNameError(RemoteError):
+    """A name the server offers is not a plain file name; refused."""
 
 
 class RemoteLocked(RemoteError):

@@ -17,6 +17,7 @@ from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IExporter
+from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
@@ -65,14 +66,34 @@ def export_via(connection, store_dir):
     """Export the spool ``store_dir`` through the connection named
     ``connection`` (declared with ``<cds:connection>``); returns the
     ISummary and raises a CDSError when the run fails as a whole."""
+    return _run_via(IExporter, connection, store_dir)
+
+
+def import_via(connection, store_dir):
+    """Import into the spool ``store_dir`` through the connection named
+    ``connection``; like ``export_via``."""
+    return _run_via(IImporter, connection, store_dir)
+
+
+def _run_via(interface, connection, store_dir):
     ensure_configured()
     spool = open_spool(store_dir)
     target = connection_target(connection)
-    return zope.component.getMultiAdapter((spool, target), IExporter).run()
+    return zope.component.getMultiAdapter((spool, target), interface).run()
 
 
 def export(store_dir, hostname, port, user, password, upload_dir):
     """Export the files waiting in the spool ``store_dir`` to the CDS."""
+    _run(IExporter, store_dir, hostname, port, user, password, upload_dir)
+
+
+def import_(store_dir, hostname, port, user, password, download_dir):
+    """Import the files the CDS offers into the spool ``store_dir``."""
+    _run(IImporter, store_dir, hostname, port, user, password, download_dir)
+
+
+def _run(interface, store_dir, hostname, port, user, password, directory):
+    """Run the ``interface`` adapter of spool and target; log failures."""
     ensure_configured()
     with zeit.cds.shutdown.graceful():
         try:
@@ -80,7 +101,7 @@ def export(store_dir, hostname, port, user, password, upload_dir):
             factory = zope.component.getUtility(
                 IRemoteTargetFactory, name='ftp')
             target = factory(host=hostname, port=port, user=user,
-                             password=password, directory=upload_dir)
-            zope.component.getMultiAdapter((spool, target), IExporter).run()
+                             password=password, directory=directory)
+            zope.component.getMultiAdapter((spool, target), interface).run()
         except CDSError as e:
             log.error('%s', e)

@@ -138,7 +138,9 @@ class FTPTarget:
         # which would cost a TYPE I before every transfer after them.
         buffer = io.BytesIO()
         self._retrieve(command, buffer)
-        return buffer.getvalue().decode(self._ftp.encoding).splitlines()
+        # Undecodable bytes survive as surrogates, for the importer to refuse.
+        return buffer.getvalue().decode(
+            self._ftp.encoding, 'surrogateescape').splitlines()
 
     def _retrieve(self, command, fileobj):
         size = 0

@@ -1,5 +1,6 @@
 """The default spool: a gocept.filestore folder."""
 import contextlib
+import logging
 import os
 
 import gocept.filestore.interfaces
@@ -14,6 +15,12 @@ from zeit.cds.interfaces import SpoolBusy
 # Beside tmp/new/cur, where gocept.filestore never looks.
 LOCK_FILE = 'cds.lock'
 
+log = logging.getLogger(__name__)
+
+# The import journal's folder, beside tmp, new and cur; gocept.filestore
+# leaves everything but those three alone.
+JOURNAL = 'cds-journal'
+
 
 @zope.component.adapter(gocept.filestore.interfaces.IFileStore)
 @zope.interface.implementer(ISpool)
@@ -21,6 +28,7 @@ class FileStoreSpool:
 
     def __init__(self, store):
         self.store = store
+        self._journal = Journal(os.path.join(store.path, JOURNAL))
 
     @property
     def path(self):
@@ -81,15 +89,94 @@ class FileStoreSpool:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
+            # From this entry on the file counts as delivered, see received().
+            self._journal.note(name)
             self.store.move(name, 'tmp', 'new')
             _fsync_directory(self._path('new'))
         except OSError as e:
-            _remove_quietly(path)
+            self._take_back(name)
             raise LocalFileError(
                 f'Cannot receive file {name}: {e.strerror}') from e
         except BaseException:
-            _remove_quietly(path)
+            self._take_back(name)
             raise
+
+    def _take_back(self, name):
+        """Undo a receiving that ended before its file reached ``new``."""
+        path = self._path('tmp', name)
+        if not os.path.exists(path):
+            # Moved already: the journal entry stays, the delivery stands.
+            return
+        try:
+            # The entry goes first: a run killed in between leaves only a
+            # file in tmp, and the next run receives it again.
+            self._journal.forget(name)
+        except OSError:
+            # The entry stays, so the file must too: the next run finishes
+            # its delivery.
+            return
+        _remove_quietly(path)
+
+    def received(self):
+        try:
+            journalled = self._journal.names()
+            for name in journalled:
+                if os.path.exists(self._path('tmp', name)):
+                    self.store.move(name, 'tmp', 'new')
+                    _fsync_directory(self._path('new'))
+                    log.warning("Finished moving file %s from 'tmp' to "
+                                "'new' for an interrupted run", name)
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot finish the deliveries journalled in spool '
+                f'{self.path}: {e.strerror}') from e
+        return journalled
+
+    def forget(self, name):
+        try:
+            self._journal.forget(name)
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot clear the journal entry of file {name}: '
+                f'{e.strerror}') from e
+
+
+class Journal:
+    """A folder with one empty file per journalled name.
+
+    Every change is on disk (fsynced) before the method returns.
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def names(self):
+        """The journalled names, sorted."""
+        try:
+            return sorted(os.listdir(self.path))
+        except FileNotFoundError:
+            return []
+
+    def note(self, name):
+        """Journal ``name``."""
+        if not os.path.isdir(self.path):
+            os.mkdir(self.path)
+            _fsync_directory(os.path.dirname(self.path))
+        fd = os.open(os.path.join(self.path, name),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_directory(self.path)
+
+    def forget(self, name):
+        """Remove ``name`` from the journal; harmless when it is not in."""
+        try:
+            os.remove(os.path.join(self.path, name))
+        except FileNotFoundError:
+            return
+        _fsync_directory(self.path)
 
 
 def _remove_quietly(path):

@@ -1,4 +1,5 @@
 """Test fixtures: a real FTP server in a thread, ZCML, captured log lines."""
+import errno
 import importlib.metadata
 import io
 import logging
@@ -14,6 +15,7 @@ import pyftpdlib.handlers
 import zope.component.testlayer
 
 import zeit.cds
+import zeit.cds.names
 import zeit.cds.server
 
 USER = 'test'
@@ -167,3 +169,93 @@ def closed_port():
 
 def remove_tree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+class ListingHandler(pyftpdlib.handlers.FTPHandler):
+    """Lists the ``crafted`` names besides the real entries, as a broken or
+    hostile server might: str, or bytes for names that are not UTF-8.
+
+    MLSD calls every crafted name a file; a subclass with ``mlsd = False``
+    answers like an older server that knows NLST only.
+    """
+
+    crafted = ()
+    mlsd = True
+
+    def _entries(self, path):
+        for name in sorted(self.fs.listdir(path)):
+            kind = 'dir' if self.fs.isdir(os.path.join(path, name)) else 'file'
+            yield kind, name.encode('utf-8', 'surrogateescape')
+        for name in self.crafted:
+            yield 'file', name if isinstance(name, bytes) else name.encode()
+
+    def ftp_MLSD(self, path):
+        if not self.mlsd:
+            self.respond('500 Command "MLSD" not understood.')
+            return None
+        self.push_dtp_data(b''.join(
+            b'type=%s;size=0; %s\r\n' % (kind.encode(), name)
+            for kind, name in self._entries(path)), cmd='MLSD')
+        return path
+
+    def ftp_NLST(self, path):
+        self.push_dtp_data(b''.join(
+            name + b'\r\n' for kind, name in self._entries(path)), cmd='NLST')
+        return path
+
+
+def listing(crafted=(), mlsd=True):
+    """A ListingHandler class that lists ``crafted``."""
+    return type('ListingHandler', (ListingHandler,),
+                {'crafted': tuple(crafted), 'mlsd': mlsd})
+
+
+class RetrieveHandler(pyftpdlib.handlers.FTPHandler):
+    """Lets a subclass step into the sending of files (RETR)."""
+
+    # sendfile() would bypass the producer the subclass hands out.
+    use_sendfile = False
+
+    def retrieving(self, name, producer):
+        """The producer that sends the file ``name``; ``producer`` by
+        default."""
+        return producer
+
+    def push_dtp_data(self, data, isproducer=False, file=None, cmd=None):
+        if cmd == 'RETR':
+            data = self.retrieving(os.path.basename(file.name), data)
+        return super().push_dtp_data(data, isproducer, file, cmd)
+
+
+class CutOffHandler(RetrieveHandler):
+    """Breaks off sending any file whose name contains "broken" halfway,
+    as a server whose disk fails does."""
+
+    def retrieving(self, name, producer):
+        if 'broken' not in name:
+            return producer
+        return _CutOffProducer(producer.file)
+
+
+class _CutOffProducer:
+
+    def __init__(self, file):
+        self.file = file
+        self.sent = False
+
+    def more(self):
+        if self.sent:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        self.sent = True
+        return self.file.read(max(os.fstat(self.file.fileno()).st_size // 2,
+                                  1))
+
+
+class KeepingHandler(pyftpdlib.handlers.FTPHandler):
+    """Refuses to delete anything but lock files."""
+
+    def ftp_DELE(self, path):
+        if os.path.basename(path) not in zeit.cds.names.LOCKS:
+            self.respond('550 Not allowed to delete files.')
+            return None
+        return super().ftp_DELE(path)

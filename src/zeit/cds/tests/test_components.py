@@ -14,6 +14,7 @@ from zope.interface.verify import verifyObject
 import zeit.cds.main
 import zeit.cds.testing
 from zeit.cds.interfaces import IExporter
+from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
@@ -22,6 +23,7 @@ from zeit.cds.remote import FTPTarget
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.summary import Summary
 from zeit.cds.exporter import Exporter
+from zeit.cds.importer import Importer
 
 
 def ftp_target(server, **kw):
@@ -59,6 +61,10 @@ class InterfaceTest(SpoolTestCase):
     def test_exporter_provides_IExporter(self):
         target = FTPTarget(host='localhost', user='u', password='p')
         verifyObject(IExporter, Exporter(FileStoreSpool(self.store), target))
+
+    def test_importer_provides_IImporter(self):
+        target = FTPTarget(host='localhost', user='u', password='p')
+        verifyObject(IImporter, Importer(FileStoreSpool(self.store), target))
 
     def test_summary_provides_ISummary(self):
         verifyObject(ISummary, Summary())
@@ -98,6 +104,12 @@ class ConfigureZCMLTest(RegistryTestCase):
         exporter = zope.component.getMultiAdapter(
             (ISpool(self.store), target), IExporter)
         self.assertIsInstance(exporter, Exporter)
+
+    def test_importer_adapts_spool_and_target(self):
+        target = FTPTarget(host='localhost', user='u', password='p')
+        importer = zope.component.getMultiAdapter(
+            (ISpool(self.store), target), IImporter)
+        self.assertIsInstance(importer, Importer)
 
 
 class MainConfiguresOnceTest(RegistryTestCase):
@@ -163,3 +175,14 @@ class SwappedPartsTest(RegistryTestCase):
         self.assertEqual(['/'], RecordingTarget.used)
         self.assertEqual(['a-file'], os.listdir(server.root))
         self.assertEqual(['a-file'], self.spool_files('cur'))
+
+    def test_main_import_uses_the_registered_spool_and_target(self):
+        server = self.layer.server
+        with open(os.path.join(server.root, 'b-file'), 'wb') as f:
+            f.write(b'B')
+        zeit.cds.main.import_(self.store_dir, server.host, server.port,
+                              zeit.cds.testing.USER,
+                              zeit.cds.testing.PASSWORD, '/')
+        self.assertEqual(['/'], RecordingTarget.used)
+        self.assertEqual([], os.listdir(server.root))
+        self.assertEqual(['b-file'], self.spool_files('new'))

@@ -31,4 +31,5 @@ def test_suite():
         # The guide loads its own ZCML, as a site would.
         doctest_suite('zcml.txt', zeit.cds.testing.FTP_LAYER,
                       with_empty_registry, zope.component.testing.tearDown),
+        doctest_suite('import.txt', zeit.cds.testing.FUNCTIONAL_LAYER),
     ])
