@@ -58,7 +58,7 @@ class FileTarget:
                 return sorted(entry.name for entry in entries
                               if entry.is_file(follow_symlinks=False))
 
-    def upload(self, name, fileobj):
+    def upload(self, name, fileobj, before_publish=None):
         partial = self._path(names.partial_name(name))
         expected = os.fstat(fileobj.fileno()).st_size
         try:
@@ -67,16 +67,32 @@ class FileTarget:
                     shutil.copyfileobj(fileobj, f, CHUNK_SIZE)
                     f.flush()
                     os.fsync(f.fileno())
-                actual = os.path.getsize(partial)
-                if actual != expected:
-                    raise TransferError(
-                        f'Cannot upload file {name}: the folder has '
-                        f'{actual} of {expected} bytes')
+                self._check_size(name, expected)
+                if before_publish is not None:
+                    before_publish()
                 os.rename(partial, self._path(name))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(partial)
         return expected
+
+    def finish_upload(self, name, size):
+        with _translated(TransferError, f'Cannot finish uploading {name}'):
+            try:
+                self._check_size(name, size)
+            except FileNotFoundError:
+                return False  # It was renamed already.
+            os.rename(self._path(names.partial_name(name)), self._path(name))
+        return True
+
+    def _check_size(self, name, expected):
+        partial = self._path(names.partial_name(name))
+        actual = os.path.getsize(partial)
+        if actual != expected:
+            os.remove(partial)
+            raise TransferError(
+                f'Cannot upload file {name}: the folder has {actual} '
+                f'of {expected} bytes')
 
     def download(self, name, fileobj):
         with _translated(TransferError, f'Cannot download file {name}'):

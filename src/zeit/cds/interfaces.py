@@ -32,6 +32,25 @@ class ISpool(zope.interface.Interface):
         Raises LocalFileError when it cannot be read.
         """
 
+    def publishing(name):
+        """Note in the spool's export journal that ``name`` is complete on
+        the CDS under a temporary name and about to get its final one.
+
+        ``mark_exported`` clears the note.
+        """
+
+    def published():
+        """The names in ``new`` noted by ``publishing`` and not marked
+        exported since: a run was interrupted around their publishing.
+
+        A file that changed in ``new`` since its note is not among them:
+        its note is dropped, and it is to be uploaded anew.
+        """
+
+    def unpublished(name):
+        """Drop the note of ``name``: its temporary upload is gone, so it
+        is to be uploaded anew."""
+
     def mark_exported(name):
         """Move the file ``name`` from ``new`` to ``cur``."""
 
@@ -86,12 +105,22 @@ class IRemoteTarget(zope.interface.Interface):
     def names():
         """The names of the plain files in the directory, sorted."""
 
-    def upload(name, fileobj):
+    def upload(name, fileobj, before_publish=None):
         """Store the binary file ``fileobj`` under ``name``, atomically.
 
         The content is written under a temporary name first and renamed
         to ``name`` only after its size on the server was verified, so
-        ``name`` never shows partial content. Returns the size in bytes.
+        ``name`` never shows partial content. ``before_publish``, when
+        given, is called between the two. Returns the size in bytes.
+        """
+
+    def finish_upload(name, size):
+        """Give a complete upload of ``name`` that an interrupted run left
+        under its temporary name its final name.
+
+        Returns False when there is no such upload: it was renamed
+        already. Raises TransferError when the temporary file does not
+        have ``size`` bytes (it is removed then).
         """
 
     def download(name, fileobj):

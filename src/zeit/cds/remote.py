@@ -178,19 +178,38 @@ class FTPTarget:
             raise _DataConnectionBroken(
                 f'data connection broke: {_printable(broken)}')
 
-    def upload(self, name, fileobj):
+    def upload(self, name, fileobj, before_publish=None):
         partial = names.partial_name(name)
         expected = os.fstat(fileobj.fileno()).st_size
         with _translated(TransferError, f'Cannot upload file {name}'):
             self._store(partial, fileobj)
-            actual = self._ftp.size(partial)
-            if actual != expected:
-                self._ftp.delete(partial)
-                raise TransferError(
-                    f'Cannot upload file {name}: the server has {actual} '
-                    f'of {expected} bytes')
+            self._check_size(name, expected)
+            if before_publish is not None:
+                before_publish()
             self._ftp.rename(partial, name)
         return expected
+
+    def finish_upload(self, name, size):
+        with _translated(TransferError, f'Cannot finish uploading {name}'):
+            try:
+                self._check_size(name, size)
+            except ftplib.error_perm as e:
+                if not str(e).startswith('550'):
+                    raise
+                return False  # No such file: it was renamed already.
+            self._ftp.rename(names.partial_name(name), name)
+        return True
+
+    def _check_size(self, name, expected):
+        """Whether the temporary upload of ``name`` has all its bytes;
+        removes it when not."""
+        partial = names.partial_name(name)
+        actual = self._ftp.size(partial)
+        if actual != expected:
+            self._ftp.delete(partial)
+            raise TransferError(
+                f'Cannot upload file {name}: the server has {actual} '
+                f'of {expected} bytes')
 
     def _store(self, name, fileobj):
         with self._transfer('STOR ' + name) as data:

@@ -17,9 +17,10 @@ LOCK_FILE = 'cds.lock'
 
 log = logging.getLogger(__name__)
 
-# The import journal's folder, beside tmp, new and cur; gocept.filestore
+# The journals' folders, beside tmp, new and cur; gocept.filestore
 # leaves everything but those three alone.
 JOURNAL = 'cds-journal'
+EXPORT_JOURNAL = 'cds-export-journal'
 
 
 @zope.component.adapter(gocept.filestore.interfaces.IFileStore)
@@ -29,6 +30,10 @@ class FileStoreSpool:
     def __init__(self, store):
         self.store = store
         self._journal = Journal(os.path.join(store.path, JOURNAL))
+        # Losing an entry of this one (only a power cut can) costs a
+        # second upload, never a file: it need not wait for the disk.
+        self._publishing = Journal(
+            os.path.join(store.path, EXPORT_JOURNAL), durable=False)
 
     @property
     def path(self):
@@ -68,9 +73,51 @@ class FileStoreSpool:
             raise LocalFileError(
                 f'Cannot read file {name}: {e.strerror}') from e
 
+    def publishing(self, name):
+        try:
+            self._publishing.note(name, self._identity(name))
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot journal the export of file {name}: {e.strerror}'
+            ) from e
+
+    def _identity(self, name):
+        # What tells this file from a newer one of the same name that
+        # zeit.cms may have put into new since.
+        info = os.stat(self._path('new', name))
+        return f'{info.st_ino} {info.st_size} {info.st_mtime_ns}'.encode()
+
+    def published(self):
+        found = []
+        try:
+            for name in self._publishing.names():
+                try:
+                    unchanged = (self._publishing.read(name)
+                                 == self._identity(name))
+                except FileNotFoundError:
+                    unchanged = False  # moved to cur already
+                if unchanged:
+                    found.append(name)
+                else:
+                    self._publishing.forget(name)
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot read the export journal of spool {self.path}: '
+                f'{e.strerror}') from e
+        return found
+
+    def unpublished(self, name):
+        try:
+            self._publishing.forget(name)
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot clear the export journal entry of file {name}: '
+                f'{e.strerror}') from e
+
     def mark_exported(self, name):
         try:
             self.store.move(name, 'new', 'cur')
+            self._publishing.forget(name)
         except OSError as e:
             raise LocalFileError(
                 f"Cannot move file {name} from 'new' to 'cur': "
@@ -144,11 +191,21 @@ class FileStoreSpool:
 class Journal:
     """A folder with one empty file per journalled name.
 
-    Every change is on disk (fsynced) before the method returns.
+    A durable journal has every change on disk (fsynced) before a method
+    returns; any journal's changes survive the process being killed.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, durable=True):
         self.path = path
+        self.durable = durable
+
+    def _sync(self, fd_or_folder):
+        if not self.durable:
+            return
+        if isinstance(fd_or_folder, int):
+            os.fsync(fd_or_folder)
+        else:
+            _fsync_directory(fd_or_folder)
 
     def names(self):
         """The journalled names, sorted."""
@@ -157,18 +214,24 @@ class Journal:
         except FileNotFoundError:
             return []
 
-    def note(self, name):
-        """Journal ``name``."""
+    def note(self, name, data=b''):
+        """Journal ``name``, with a few bytes of ``data`` about it."""
         if not os.path.isdir(self.path):
             os.mkdir(self.path)
-            _fsync_directory(os.path.dirname(self.path))
+            self._sync(os.path.dirname(self.path))
         fd = os.open(os.path.join(self.path, name),
                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.fsync(fd)
+            os.write(fd, data)
+            self._sync(fd)
         finally:
             os.close(fd)
-        _fsync_directory(self.path)
+        self._sync(self.path)
+
+    def read(self, name):
+        """The data journalled with ``name``."""
+        with open(os.path.join(self.path, name), 'rb') as f:
+            return f.read()
 
     def forget(self, name):
         """Remove ``name`` from the journal; harmless when it is not in."""
@@ -176,7 +239,7 @@ class Journal:
             os.remove(os.path.join(self.path, name))
         except FileNotFoundError:
             return
-        _fsync_directory(self.path)
+        self._sync(self.path)
 
 
 def _remove_quietly(path):
