@@ -84,9 +84,9 @@ class ChildRun:
 
     def run(self):
         """Run the child; returns its Outcome."""
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
         process = subprocess.Popen(
-            [sys.executable, '-m', __name__], env=env,
+            [sys.executable, '-m', __name__],
+            env=zeit.cds.testing.child_environment(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
         reader = threading.Thread(
@@ -161,7 +161,8 @@ class Hold:
     ``release``; the server's handler is a HoldingHandler.
 
     ``arm(command, name, note)`` picks the command (``RETR``: after the
-    first chunk is sent; ``DELE``: before anything is removed), the file,
+    first chunk is sent; ``DELE`` and ``RNTO``: before anything is removed
+    or renamed; ``RENAMED``: after a rename, before its reply), the file,
     and the function told, with a line for ``ChildRun.note``, once the
     server holds.
     """
@@ -212,6 +213,18 @@ class HoldingHandler(zeit.cds.testing.RetrieveHandler):
         # had never arrived.
         self.respond('451 Held back by the test.')
         return None
+
+    def ftp_RNTO(self, path):
+        name = os.path.basename(path)
+        if self.hold.holds('RNTO', name):
+            self.hold.wait('RNTO', name)
+            self.respond('451 Held back by the test.')
+            return None
+        renamed = super().ftp_RNTO(path)
+        if self.hold.holds('RENAMED', name):
+            # The reply waits in the buffer until the server goes on.
+            self.hold.wait('RENAMED', name)
+        return renamed
 
 
 class _HeldProducer:
