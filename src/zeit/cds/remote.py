@@ -128,7 +128,12 @@ class FTPTarget:
         # which would cost a TYPE I before every transfer after them.
         buffer = io.BytesIO()
         self._retrieve(command, buffer)
-        return buffer.getvalue().decode(self._ftp.encoding).splitlines()
+        # Servers send names as the bytes they have on disk. One that is
+        # not UTF-8 (another client's Latin-1, say) is listed with U+FFFD
+        # for its bad bytes instead of failing the whole listing; lines
+        # are split on CR/LF only, not on the other breaks str knows.
+        return [line.decode(self._ftp.encoding, 'replace')
+                for line in buffer.getvalue().splitlines()]
 
     def _retrieve(self, command, fileobj):
         size = 0

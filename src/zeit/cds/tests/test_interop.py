@@ -16,6 +16,8 @@ from zeit.cds.tests import realservers
 from zeit.cds.tests.test_components import SpoolTestCase
 
 MIB = 1024 * 1024
+# A name as a Latin-1 client leaves it: the servers keep and list its bytes.
+LATIN_1_NAME = os.fsdecode('Größe.xml'.encode('latin-1'))
 
 
 def under_ci():
@@ -139,6 +141,13 @@ class ExportTests:
         self.assertEqual(hashlib.sha256(data).hexdigest(),
                          self.remote_digest('big.xml'))
 
+    def test_name_not_in_utf8_on_the_server(self):
+        self.server.put(LATIN_1_NAME, b'from elsewhere')
+        self.export({'a-file': b'A'})
+        self.assertEqual({'a-file': b'A', LATIN_1_NAME: b'from elsewhere'},
+                         self.server.contents())
+        self.assertEqual(['a-file'], self.spool_files('cur'))
+
     def test_existing_remote_file_is_replaced(self):
         self.server.put('a-file', b'yesterday')
         self.export({'a-file': b'today'})
@@ -174,6 +183,15 @@ class ListingTests:
         self.assertEqual(
             ['Größe und Maß.xml', 'a.xml', 'b.xml', 'folder'],
             [name for name in target.names() if not name.startswith('.')])
+
+    def test_name_not_in_utf8(self):
+        # Listed with U+FFFD for the bytes that are not UTF-8.
+        self.server.put(LATIN_1_NAME, b'x')
+        self.server.put('a.xml', b'x')
+        target = self.connected()
+        self.assertEqual(['Gr\ufffd\ufffde.xml', 'a.xml'], target.names())
+        target._use_mlsd = False
+        self.assertEqual(['Gr\ufffd\ufffde.xml', 'a.xml'], target.names())
 
     def test_empty_directory(self):
         target = self.connected()
