@@ -155,8 +155,20 @@ class FTPTarget:
                 raise TransferError(
                     f'Cannot upload file {name}: the server has {actual} '
                     f'of {expected} bytes')
-            self._ftp.rename(partial, name)
+            try:
+                self._ftp.rename(partial, name)
+            except ftplib.error_perm:
+                # A server that never replaces a file (ProFTPD without
+                # AllowOverwrite) would refuse the next run's upload of
+                # the partial name as well.
+                self._discard(partial)
+                raise
         return expected
+
+    def _discard(self, name):
+        # Tidying up after a refusal: the refusal is what gets reported.
+        with contextlib.suppress(ftplib.error_perm):
+            self._ftp.delete(name)
 
     def _store(self, name, fileobj):
         with self._ftp.transfercmd('STOR ' + name) as data:

@@ -339,9 +339,11 @@ vsftpd_log_file={self.own_file('vsftpd.log')}
 
 
 class ProFTPD(RealFTPServer):
+    """ProFTPD as Debian configures it: files may be replaced."""
 
     name = 'ProFTPD'
     binary = 'usr/sbin/proftpd'
+    allow_overwrite = True
 
     def configure(self, uid, gid):
         users = write_file(
@@ -377,9 +379,15 @@ RequireValidShell off
 UseFtpUsers off
 DefaultRoot ~
 Umask 022
-AllowOverwrite on
+AllowOverwrite {'on' if self.allow_overwrite else 'off'}
 """)
         return [self.executable, '--nodaemon', '--config', config]
+
+
+class ProFTPDWithoutOverwrite(ProFTPD):
+    """ProFTPD with its own default: no file is ever replaced."""
+
+    allow_overwrite = False
 
 
 class PureFTPd(RealFTPServer):
@@ -448,3 +456,4 @@ class RealServerLayer(zope.component.testlayer.LayerBase):
 VSFTPD_LAYER = RealServerLayer(Vsftpd)
 PROFTPD_LAYER = RealServerLayer(ProFTPD)
 PUREFTPD_LAYER = RealServerLayer(PureFTPd)
+PROFTPD_WITHOUT_OVERWRITE_LAYER = RealServerLayer(ProFTPDWithoutOverwrite)

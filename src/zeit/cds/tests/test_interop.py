@@ -222,3 +222,26 @@ class ProFTPDListingTest(ListingTests, RealServerTestCase):
 
 class PureFTPdListingTest(ListingTests, RealServerTestCase):
     layer = realservers.PUREFTPD_LAYER
+
+
+class ProFTPDWithoutOverwriteTest(RealServerTestCase):
+    """A CDS that never replaces a file: re-exporting a name that is still
+    there fails, and leaves nothing in the way of a later run."""
+
+    layer = realservers.PROFTPD_WITHOUT_OVERWRITE_LAYER
+
+    def test_existing_name_is_kept_until_the_cds_took_it(self):
+        self.server.put('a-file', b'yesterday')
+        zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'today'})
+        for _ in range(2):
+            log = self.run_main(zeit.cds.main.export)
+            self.assertIn(
+                'Cannot upload file a-file: 550 a-file: Rename permission '
+                'denied', log)
+            # Neither replaced nor a temporary upload left behind.
+            self.assertEqual({'a-file': b'yesterday'}, self.server.contents())
+            self.assertEqual(['a-file'], self.spool_files('new'))
+        os.remove(os.path.join(self.server.root, 'a-file'))
+        self.run_main(zeit.cds.main.export)
+        self.assertEqual({'a-file': b'today'}, self.server.contents())
+        self.assertEqual(['a-file'], self.spool_files('cur'))
