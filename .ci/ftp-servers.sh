@@ -44,7 +44,10 @@ download() {
     (cd "$work/debs" && apt-get download "${apt_options[@]}" "${packages[@]}")
 }
 if ! download; then
-    [ "$(id -u)" = 0 ] || { echo "ftp-servers: run apt-get update" >&2; exit 1; }
+    if [ "$(id -u)" != 0 ]; then
+        echo "ftp-servers: packages not found; run apt-get update" >&2
+        exit 1
+    fi
     echo "ftp-servers: refreshing apt's package lists"
     apt-get update -q
     download

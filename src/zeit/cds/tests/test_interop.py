@@ -1,4 +1,5 @@
-"""The export against real FTP servers: vsftpd, ProFTPD and Pure-FTPd.
+"""The export and the listing against real FTP servers: vsftpd, ProFTPD
+and Pure-FTPd.
 
 Each server runs in a layer of its own (see realservers.py) and the same
 tests run against each of them. Where a server cannot run here, its tests
@@ -21,7 +22,7 @@ LATIN_1_NAME = os.fsdecode('Größe.xml'.encode('latin-1'))
 
 
 def under_ci():
-    return os.environ.get('CI') == 'true'
+    return os.environ.get('CI', '').lower() == 'true'
 
 
 class RealServerTestCase(SpoolTestCase):
@@ -29,7 +30,7 @@ class RealServerTestCase(SpoolTestCase):
     a fresh spool in ``self.store_dir`` and an empty root folder on the
     server.
 
-    Concrete classes combine a mixin of tests with this class and name one
+    Concrete classes combine mixins of tests with this class and name one
     of the layers of realservers.py.
     """
 
@@ -200,27 +201,18 @@ class ListingTests:
         self.assertEqual([], target.names())
 
 
-class VsftpdExportTest(ExportTests, RealServerTestCase):
+# One class per server, each running every mixin of tests above; import
+# tests join them as another mixin.
+
+class VsftpdTest(ExportTests, ListingTests, RealServerTestCase):
     layer = realservers.VSFTPD_LAYER
 
 
-class ProFTPDExportTest(ExportTests, RealServerTestCase):
+class ProFTPDTest(ExportTests, ListingTests, RealServerTestCase):
     layer = realservers.PROFTPD_LAYER
 
 
-class PureFTPdExportTest(ExportTests, RealServerTestCase):
-    layer = realservers.PUREFTPD_LAYER
-
-
-class VsftpdListingTest(ListingTests, RealServerTestCase):
-    layer = realservers.VSFTPD_LAYER
-
-
-class ProFTPDListingTest(ListingTests, RealServerTestCase):
-    layer = realservers.PROFTPD_LAYER
-
-
-class PureFTPdListingTest(ListingTests, RealServerTestCase):
+class PureFTPdTest(ExportTests, ListingTests, RealServerTestCase):
     layer = realservers.PUREFTPD_LAYER
 
 
