@@ -43,32 +43,49 @@ ACCOUNT = 'cds-ftp-test'
 ACCOUNT_LOCK = os.path.join(tempfile.gettempdir(), f'{ACCOUNT}.lock')
 VIRTUAL_USER = 'cds'
 HOST = '127.0.0.1'
-PASSIVE_PORTS = 10
+# Each server's passive range; ProFTPD wants at least two ports.
+PASSIVE_PORTS = 4
 START_SECONDS = 10
 STOP_SECONDS = 10
 
 
-def free_ports(count):
+def free_port():
+    """A port that is free on 127.0.0.1 now, as the OS picks it (port 0)."""
+    with _probe() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def free_port_range(count):
     """``count`` consecutive ports that are free on 127.0.0.1 now.
 
-    The first comes from the OS (port 0); the others are checked by binding
-    them, and another first port is drawn when one of them is taken.
+    The first comes from the OS; the others are checked by binding them,
+    and another first port is drawn when one of them is taken. A machine
+    busy with loopback connections has few free runs of ports, so the
+    ranges asked for are short.
     """
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            first = probe.getsockname()[1]
+    for _ in range(200):
+        first = free_port()
         ports = range(first, first + count)
         if _all_free(ports):
-            return list(ports)
+            return ports
     raise RuntimeError(f'Found no {count} consecutive free ports on {HOST}')
+
+
+def _probe():
+    # Bound as the servers bind theirs, with SO_REUSEADDR, so that a port
+    # whose last connection (a server's own, say) waits in TIME_WAIT can
+    # count as free.
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return probe
 
 
 def _all_free(ports):
     sockets = []
     try:
         for port in ports:
-            sockets.append(socket.socket())
+            sockets.append(_probe())
             sockets[-1].bind((HOST, port))
     except OSError:
         return False
@@ -178,8 +195,11 @@ class RealFTPServer:
         os.mkdir(self.root)
         os.chown(self.root, uid, gid)
         self.password = secrets.token_urlsafe(16)
-        self.port, *passive = free_ports(1 + PASSIVE_PORTS)
+        passive = free_port_range(PASSIVE_PORTS)
         self.passive_ports = passive[0], passive[-1]
+        self.port = free_port()
+        while self.port in passive:
+            self.port = free_port()
         command = self.configure(uid, gid)
         with open(self.log_path, 'wb') as log:
             self._process = subprocess.Popen(
