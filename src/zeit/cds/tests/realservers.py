@@ -152,6 +152,7 @@ class RealFTPServer:
             installation or os.environ.get(ENVIRONMENT) or '/')
         self.host = HOST
         self.port = None
+        self.passive_ports = None
         # The root folder as the server's sessions see it.
         self.directory = '/'
         self.user = VIRTUAL_USER
@@ -309,6 +310,7 @@ class Vsftpd(RealFTPServer):
     has_mlsd = False
 
     _lock = None
+    _password_set = False
 
     def start(self):
         self._lock = open(ACCOUNT_LOCK, 'a')
@@ -317,10 +319,12 @@ class Vsftpd(RealFTPServer):
 
     def stop(self):
         super().stop()
-        lock, self._lock = self._lock, None
-        if lock is not None:
+        if self._password_set:
             subprocess.run(['usermod', '--lock', ACCOUNT],
                            check=True, capture_output=True)
+            self._password_set = False
+        lock, self._lock = self._lock, None
+        if lock is not None:
             lock.close()
 
     def configure(self, uid, gid):
@@ -328,6 +332,7 @@ class Vsftpd(RealFTPServer):
         self.directory = self.root
         subprocess.run(['chpasswd'], input=f'{ACCOUNT}:{self.password}\n',
                        text=True, check=True, capture_output=True)
+        self._password_set = True
         empty = self.own_file('empty')
         os.mkdir(empty, 0o755)
         config = write_file(self.own_file('vsftpd.conf'), f"""\
