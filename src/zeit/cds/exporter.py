@@ -53,12 +53,20 @@ class Exporter:
             return self.spool.waiting()
 
     def _export(self, run, name):
+        noted = []
+
+        def note():
+            self.spool.publishing(name)
+            noted.append(name)
+
         try:
             with self.spool.open(name) as f:
-                size = self.target.upload(
-                    name, f,
-                    before_publish=lambda: self.spool.publishing(name))
+                size = self.target.upload(name, f, before_publish=note)
         except (LocalFileError, TransferError) as e:
+            if noted:
+                # The server refused the rename: the file is not on the
+                # CDS, and the next run must upload it again.
+                self.spool.unpublished(name)
             run.failed(name, e)
             return
         log.info('Uploaded file %s', name)

@@ -138,9 +138,12 @@ class FTPTarget:
         # which would cost a TYPE I before every transfer after them.
         buffer = io.BytesIO()
         self._retrieve(command, buffer)
-        # Undecodable bytes survive as surrogates, for the importer to refuse.
-        return buffer.getvalue().decode(
-            self._ftp.encoding, 'surrogateescape').splitlines()
+        # Servers send names as the bytes they have on disk; lines are
+        # split on CR/LF only, not on the other breaks str knows. Bytes
+        # that are not UTF-8 survive as surrogates, for the importer to
+        # refuse, instead of failing the whole listing.
+        return [line.decode(self._ftp.encoding, 'surrogateescape')
+                for line in buffer.getvalue().splitlines()]
 
     def _retrieve(self, command, fileobj):
         size = 0
@@ -186,7 +189,7 @@ class FTPTarget:
             self._check_size(name, expected)
             if before_publish is not None:
                 before_publish()
-            self._ftp.rename(partial, name)
+            self._rename(partial, name)
         return expected
 
     def finish_upload(self, name, size):
@@ -197,7 +200,7 @@ class FTPTarget:
                 if not str(e).startswith('550'):
                     raise
                 return False  # No such file: it was renamed already.
-            self._ftp.rename(names.partial_name(name), name)
+            self._rename(names.partial_name(name), name)
         return True
 
     def _check_size(self, name, expected):
@@ -210,6 +213,21 @@ class FTPTarget:
             raise TransferError(
                 f'Cannot upload file {name}: the server has {actual} '
                 f'of {expected} bytes')
+
+    def _rename(self, partial, name):
+        try:
+            self._ftp.rename(partial, name)
+        except ftplib.error_perm:
+            # A server that never replaces a file (ProFTPD without
+            # AllowOverwrite) would refuse the next run's upload of the
+            # partial name as well.
+            self._discard(partial)
+            raise
+
+    def _discard(self, name):
+        # Tidying up after a refusal: the refusal is what gets reported.
+        with contextlib.suppress(ftplib.error_perm):
+            self._ftp.delete(name)
 
     def _store(self, name, fileobj):
         with self._transfer('STOR ' + name) as data:

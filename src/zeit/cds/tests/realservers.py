@@ -1,0 +1,484 @@
+"""Real FTP servers for the interoperability tests: vsftpd, ProFTPD and
+Pure-FTPd, each run on 127.0.0.1 for the length of one test layer.
+
+The binaries come from the folder named by ``$CDS_FTP_SERVERS``, into
+which ``.ci/ftp-servers.sh`` unpacks Debian's packages (they conflict with
+one another, so they are not installed), or else from the system. Each
+server gets a configuration of its own in a temporary folder, a fresh root
+folder, a login with a random password, and a control port and passive
+ports that were free on 127.0.0.1. It runs in the foreground as a child of
+the test process, in a process group of its own, and is stopped through
+the PID that was started.
+
+The servers must be started as root, since each session switches to the
+user who logged in. All logins map to one dedicated system account,
+``cds-ftp-test``, which owns the root folders. It is created on first use
+(``useradd --system``: home ``/``, no login shell) and left in place for
+the next run. vsftpd knows only system accounts: it authenticates this one
+through PAM (its service name has no file in /etc/pam.d, so Debian's
+``other`` service, pam_unix, applies); the account's password is set to a
+new random one when vsftpd starts and locked again when it stops.
+ProFTPD (AuthUserFile) and Pure-FTPd (PureDB) have a virtual user of their
+own that runs as the account.
+"""
+import fcntl
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import zope.component.testlayer
+
+import zeit.cds
+import zeit.cds.testing
+
+ENVIRONMENT = 'CDS_FTP_SERVERS'
+ACCOUNT = 'cds-ftp-test'
+ACCOUNT_LOCK = os.path.join(tempfile.gettempdir(), f'{ACCOUNT}.lock')
+VIRTUAL_USER = 'cds'
+HOST = '127.0.0.1'
+# Each server's passive range; ProFTPD wants at least two ports.
+PASSIVE_PORTS = 4
+START_SECONDS = 10
+STOP_SECONDS = 10
+
+
+def free_port():
+    """A port that is free on 127.0.0.1 now, as the OS picks it (port 0)."""
+    with _probe() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def free_port_range(count):
+    """``count`` consecutive ports that are free on 127.0.0.1 now.
+
+    The first comes from the OS; the others are checked by binding them,
+    and another first port is drawn when one of them is taken. A machine
+    busy with loopback connections has few free runs of ports, so the
+    ranges asked for are short.
+    """
+    for _ in range(200):
+        first = free_port()
+        ports = range(first, first + count)
+        if _all_free(ports):
+            return ports
+    raise RuntimeError(f'Found no {count} consecutive free ports on {HOST}')
+
+
+def _probe():
+    # Bound as the servers bind theirs, with SO_REUSEADDR, so that a port
+    # whose last connection (a server's own, say) waits in TIME_WAIT can
+    # count as free.
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return probe
+
+
+def _all_free(ports):
+    sockets = []
+    try:
+        for port in ports:
+            sockets.append(_probe())
+            sockets[-1].bind((HOST, port))
+    except OSError:
+        return False
+    finally:
+        for s in sockets:
+            s.close()
+    return True
+
+
+def ensure_account():
+    """The uid and gid of the test account, which is created if missing.
+
+    Its home is ``/``, where vsftpd's sessions start before they enter
+    ``local_root``.
+    """
+    try:
+        entry = pwd.getpwnam(ACCOUNT)
+    except KeyError:
+        result = subprocess.run(
+            ['useradd', '--system', '--user-group', '--no-create-home',
+             '--home-dir', '/', '--shell', '/usr/sbin/nologin',
+             '--comment', 'zeit.cds FTP interop tests', ACCOUNT],
+            capture_output=True, text=True)
+        # Exit status 9: another test run created it meanwhile.
+        if result.returncode not in (0, 9):
+            raise RuntimeError(
+                f'useradd {ACCOUNT} failed: {result.stderr.strip()}')
+        entry = pwd.getpwnam(ACCOUNT)
+    return entry.pw_uid, entry.pw_gid
+
+
+def crypted(password):
+    """``password`` hashed for crypt(3), as ProFTPD and Pure-FTPd check it.
+
+    SHA-512 crypt: Pure-FTPd's own pure-pw would take seconds per hash and
+    per login.
+    """
+    return subprocess.run(
+        ['openssl', 'passwd', '-6', '-stdin'], input=password, text=True,
+        check=True, capture_output=True).stdout.strip()
+
+
+def write_file(path, text, mode=0o600):
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
+              'w', encoding='utf-8') as f:
+        f.write(text)
+    return path
+
+
+class RealFTPServer:
+    """One server process with its configuration, root folder and login.
+
+    Subclasses name their binary and write their configuration in
+    ``configure``, which returns the command line.
+    """
+
+    name = None
+    binary = None
+    # Whether the server lists folders with MLSD (RFC 3659).
+    has_mlsd = True
+
+    def __init__(self, installation=None):
+        self.installation = (
+            installation or os.environ.get(ENVIRONMENT) or '/')
+        self.host = HOST
+        self.port = None
+        self.passive_ports = None
+        # The root folder as the server's sessions see it.
+        self.directory = '/'
+        self.user = VIRTUAL_USER
+        self.password = None
+        self.root = None
+        self.folder = None
+        self._process = None
+
+    def __repr__(self):
+        return f'<{self.name} on {self.host} port {self.port}>'
+
+    @property
+    def executable(self):
+        return os.path.join(self.installation, self.binary)
+
+    def unavailable(self):
+        """Why the server cannot run here, or None when it can."""
+        if not os.access(self.executable, os.X_OK):
+            return (f'{self.name} not found at {self.executable}: unpack '
+                    f'the servers with `bash .ci/ftp-servers.sh DEST` and '
+                    f'set {ENVIRONMENT}=DEST')
+        if os.geteuid() != 0:
+            return (f'{self.name} must be started as root: its sessions '
+                    f'switch to the user who logs in')
+        return None
+
+    def start(self):
+        self.folder = tempfile.mkdtemp(prefix=f'cds-{self.name}-')
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self):
+        # The servers' session processes only pass through.
+        os.chmod(self.folder, 0o711)
+        uid, gid = ensure_account()
+        self.root = os.path.join(self.folder, 'root')
+        os.mkdir(self.root)
+        os.chown(self.root, uid, gid)
+        self.password = secrets.token_urlsafe(16)
+        passive = free_port_range(PASSIVE_PORTS)
+        self.passive_ports = passive[0], passive[-1]
+        self.port = free_port()
+        while self.port in passive:
+            self.port = free_port()
+        command = self.configure(uid, gid)
+        with open(self.log_path, 'wb') as log:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, cwd=self.folder,
+                env=self.environment(), start_new_session=True)
+        self._wait_until_ready()
+
+    @property
+    def log_path(self):
+        return self.own_file('server.log')
+
+    def environment(self):
+        env = dict(os.environ)
+        libraries = glob.glob(
+            os.path.join(self.installation, 'usr/lib/*-linux-gnu'))
+        if self.installation != '/' and libraries:
+            env['LD_LIBRARY_PATH'] = os.pathsep.join(
+                libraries + [env.get('LD_LIBRARY_PATH', '')]).rstrip(':')
+        return env
+
+    def own_file(self, name):
+        """A file of the server's own, beside its root folder."""
+        return os.path.join(self.folder, name)
+
+    def configure(self, uid, gid):
+        """Write the configuration; return the command line."""
+        raise NotImplementedError
+
+    def put(self, name, data):
+        """Place the file ``name`` in the root folder, as if uploaded."""
+        path = os.path.join(self.root, name)
+        with open(path, 'wb') as f:
+            f.write(data)
+        os.chown(path, *ensure_account())
+
+    def contents(self):
+        """The files in the root folder: a dict of name to bytes."""
+        result = {}
+        for name in os.listdir(self.root):
+            path = os.path.join(self.root, name)
+            if os.path.isfile(path):
+                with open(path, 'rb') as f:
+                    result[name] = f.read()
+        return result
+
+    def _wait_until_ready(self):
+        deadline = time.monotonic() + START_SECONDS
+        while not self._answers():
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f'{self.name} exited with status '
+                    f'{self._process.returncode}: {self._log_tail()}')
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f'{self.name} did not answer on {self.host} port '
+                    f'{self.port} within {START_SECONDS} s: '
+                    f'{self._log_tail()}')
+            # Wait for the process rather than the clock: an early exit
+            # ends the wait at once.
+            try:
+                self._process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _answers(self):
+        try:
+            with socket.create_connection(
+                    (self.host, self.port), timeout=1) as s:
+                return s.makefile('rb').readline().startswith(b'220')
+        except OSError:
+            return False
+
+    def _log_tail(self):
+        with open(self.log_path, 'rb') as f:
+            text = f.read()[-2000:].decode('utf-8', 'replace').strip()
+        return text or '(no output)'
+
+    def stop(self):
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            # The group holds the server and its session processes; its id
+            # is the PID that was started.
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+class Vsftpd(RealFTPServer):
+    """vsftpd with the system account, without chroot: its sessions start
+    in ``/`` and enter the root folder by its full path.
+
+    It holds an exclusive lock on ``ACCOUNT_LOCK`` from before it sets
+    the account's password until it has locked the account again, so that
+    two test runs on one machine take turns instead of changing the
+    password under each other.
+    """
+
+    name = 'vsftpd'
+    binary = 'usr/sbin/vsftpd'
+    has_mlsd = False
+
+    _lock = None
+    _password_set = False
+
+    def start(self):
+        self._lock = open(ACCOUNT_LOCK, 'a')
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        return super().start()
+
+    def stop(self):
+        super().stop()
+        if self._password_set:
+            subprocess.run(['usermod', '--lock', ACCOUNT],
+                           check=True, capture_output=True)
+            self._password_set = False
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()
+
+    def configure(self, uid, gid):
+        self.user = ACCOUNT
+        self.directory = self.root
+        subprocess.run(['chpasswd'], input=f'{ACCOUNT}:{self.password}\n',
+                       text=True, check=True, capture_output=True)
+        self._password_set = True
+        empty = self.own_file('empty')
+        os.mkdir(empty, 0o755)
+        config = write_file(self.own_file('vsftpd.conf'), f"""\
+listen=YES
+listen_ipv6=NO
+background=NO
+listen_address={self.host}
+listen_port={self.port}
+pasv_enable=YES
+pasv_address={self.host}
+pasv_min_port={self.passive_ports[0]}
+pasv_max_port={self.passive_ports[1]}
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+local_root={self.root}
+chroot_local_user=NO
+secure_chroot_dir={empty}
+pam_service_name=zeit-cds-tests
+tcp_wrappers=NO
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+xferlog_enable=NO
+vsftpd_log_file={self.own_file('vsftpd.log')}
+""")
+        return [self.executable, config]
+
+
+class ProFTPD(RealFTPServer):
+    """ProFTPD as Debian configures it: files may be replaced."""
+
+    name = 'ProFTPD'
+    binary = 'usr/sbin/proftpd'
+    allow_overwrite = True
+
+    def configure(self, uid, gid):
+        users = write_file(
+            self.own_file('passwd'),
+            f'{self.user}:{crypted(self.password)}:{uid}:{gid}::{self.root}:'
+            f'/bin/false\n')
+        groups = write_file(self.own_file('group'), f'{ACCOUNT}:x:{gid}:\n')
+        config = write_file(self.own_file('proftpd.conf'), f"""\
+ServerType standalone
+ServerName "zeit.cds tests"
+DefaultServer on
+DefaultAddress {self.host}
+SocketBindTight on
+UseIPv6 off
+Port {self.port}
+PassivePorts {self.passive_ports[0]} {self.passive_ports[1]}
+User {ACCOUNT}
+Group {ACCOUNT}
+PidFile {self.own_file('proftpd.pid')}
+ScoreboardFile {self.own_file('proftpd.scoreboard')}
+SystemLog {self.own_file('proftpd.log')}
+TransferLog NONE
+WtmpLog off
+UseLastlog off
+UseReverseDNS off
+DelayEngine off
+AuthPAM off
+ControlsEngine off
+AuthOrder mod_auth_file.c mod_auth_unix.c
+AuthUserFile {users}
+AuthGroupFile {groups}
+RequireValidShell off
+UseFtpUsers off
+DefaultRoot ~
+Umask 022
+AllowOverwrite {'on' if self.allow_overwrite else 'off'}
+""")
+        return [self.executable, '--nodaemon', '--config', config]
+
+
+class ProFTPDWithoutOverwrite(ProFTPD):
+    """ProFTPD with its own default: no file is ever replaced."""
+
+    allow_overwrite = False
+
+
+class PureFTPd(RealFTPServer):
+
+    name = 'Pure-FTPd'
+    binary = 'usr/sbin/pure-ftpd'
+
+    def configure(self, uid, gid):
+        # pure-pw's own format: name, hash, uid, gid, gecos, home and 12
+        # empty limits; "/./" marks the home as the chroot.
+        users = write_file(
+            self.own_file('pureftpd.passwd'),
+            f'{self.user}:{crypted(self.password)}:{uid}:{gid}::'
+            f'{self.root}/./' + ':' * 12 + '\n')
+        database = self.own_file('pureftpd.pdb')
+        subprocess.run(
+            [os.path.join(self.installation, 'usr/bin/pure-pw'), 'mkdb',
+             database, '-f', users],
+            check=True, capture_output=True, env=self.environment())
+        return [
+            self.executable,
+            '--bind', f'{self.host},{self.port}',
+            '--ipv4only',
+            '--passiveportrange', '{}:{}'.format(*self.passive_ports),
+            '--forcepassiveip', self.host,
+            '--login', f'puredb:{database}',
+            '--noanonymous',
+            '--chrooteveryone',
+            '--dontresolve',
+            '--minuid', '1',
+            '--syslogfacility', 'none',
+            '--pidfile', self.own_file('pure-ftpd.pid'),
+        ]
+
+
+class RealServerLayer(zope.component.testlayer.LayerBase):
+    """Runs one real server for all tests of the layer; every test starts
+    with an empty root folder.
+
+    When the server cannot run here, ``unavailable`` says why and no
+    server is started.
+    """
+
+    def __init__(self, server_class):
+        super().__init__(zeit.cds, f'{server_class.__name__}Layer')
+        self.server_class = server_class
+        self.server = None
+        self.unavailable = None
+
+    def setUp(self):
+        server = self.server_class()
+        self.unavailable = server.unavailable()
+        if self.unavailable is None:
+            self.server = server.start()
+
+    def tearDown(self):
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def testSetUp(self):
+        if self.server is not None:
+            zeit.cds.testing.empty_folder(self.server.root)
+
+
+VSFTPD_LAYER = RealServerLayer(Vsftpd)
+PROFTPD_LAYER = RealServerLayer(ProFTPD)
+PUREFTPD_LAYER = RealServerLayer(PureFTPd)
+PROFTPD_WITHOUT_OVERWRITE_LAYER = RealServerLayer(ProFTPDWithoutOverwrite)
