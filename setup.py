@@ -21,8 +21,10 @@ setup(
     package_data={'zeit.cds': ['*.zcml', '*.txt']},
     zip_safe=False,
     install_requires=[
+        'cryptography',  # zeit.cds.ftps.make_certificate
         'gocept.filestore',
         'pyftpdlib >= 2.0',
+        'pyOpenSSL',  # pyftpdlib's TLS_FTPHandler (cds-server --tls)
         'zc.lockfile',
         'zope.component',
         'zope.configuration',
@@ -30,6 +32,7 @@ setup(
     ],
     extras_require={
         'test': [
+            'trustme',
             'zope.testing',
             'zope.testrunner',
         ],

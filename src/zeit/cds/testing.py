@@ -12,7 +12,10 @@ import pyftpdlib.authorizers
 import pyftpdlib.handlers
 import pyftpdlib.ioloop
 import pyftpdlib.servers
+import pyftpdlib.utils
+import trustme
 import zope.component.testlayer
+from OpenSSL import SSL
 
 import zeit.cds
 
@@ -169,3 +172,119 @@ def closed_port():
 
 def remove_tree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+# FTPS: servers that insist on TLS, with certificates made by trustme.
+
+class CommandRecorder:
+    """Mixin for a pyftpdlib handler: appends each command it receives to
+    the list ``commands``, with whether the control connection was TLS at
+    that moment (RecordingServerThread gives each server its own lists)."""
+
+    commands = data_connections = None
+
+    def pre_process_command(self, line, cmd, arg):
+        self.commands.append((cmd, pyftpdlib.utils.is_ssl_sock(self.socket)))
+        super().pre_process_command(line, cmd, arg)
+
+
+class RecordingHandler(CommandRecorder, pyftpdlib.handlers.FTPHandler):
+    """A plain FTP server that records the commands it receives."""
+
+
+class TLSDataHandler(pyftpdlib.handlers.TLS_DTPHandler):
+    """Appends the TLS version of each data connection to the list
+    ``data_connections`` of its control connection, once the handshake is
+    done; a data connection in the clear never gets there, nor one that
+    ends before its handshake (pyftpdlib ends an empty listing so)."""
+
+    def handle_ssl_established(self):
+        super().handle_ssl_established()
+        self.cmd_channel.data_connections.append(
+            self.socket.get_protocol_version_name())
+
+
+class TLSHandler(CommandRecorder, pyftpdlib.handlers.TLS_FTPHandler):
+    """Insists on TLS for the login (USER and PASS are refused before
+    AUTH TLS) and for every data connection (PROT P before PASV)."""
+
+    tls_control_required = True
+    tls_data_required = True
+    dtp_handler = TLSDataHandler
+
+
+class RecordingServerThread(FTPServerThread):
+    """A server whose handler, a CommandRecorder, records into this
+    server's lists ``commands`` and ``data_connections``."""
+
+    def __init__(self, root, handler=RecordingHandler, **kw):
+        self.commands = []
+        self.data_connections = []
+        handler = type(handler.__name__, (handler,), {
+            'commands': self.commands,
+            'data_connections': self.data_connections})
+        super().__init__(root, handler, **kw)
+
+
+class FTPSServerThread(RecordingServerThread):
+    """A server that insists on TLS, with a certificate for ``hosts``
+    issued by ``ca`` (a trustme.CA); ``max_version`` (e.g.
+    ``SSL.TLS1_2_VERSION``) limits the TLS versions it speaks."""
+
+    def __init__(self, root, ca, hosts=('localhost', '127.0.0.1'),
+                 handler=TLSHandler, max_version=None, **kw):
+        context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        if max_version is not None:
+            context.set_max_proto_version(max_version)
+        ca.issue_cert(*hosts).configure_cert(context)
+        handler = type(handler.__name__, (handler,),
+                       {'ssl_context': context})
+        super().__init__(root, handler, **kw)
+
+
+def write_ca_file(ca, folder, name='ca.pem'):
+    """Write the certificate of ``ca`` (a trustme.CA) into ``folder`` as
+    PEM, for an FTPSTarget's ``ca_file``; returns its path."""
+    path = os.path.join(folder, name)
+    ca.cert_pem.write_to_path(path)
+    return path
+
+
+class FTPSServerLayer(zope.component.testlayer.LayerBase):
+    """Runs one FTPS server (FTPSServerThread) for all tests of the layer,
+    with a certificate for localhost and 127.0.0.1 from the CA ``ca``,
+    whose PEM is in the file ``ca_file``. Every test starts with an empty
+    server root and empty records. (FTP_LAYER below keeps the server's log
+    quiet.)"""
+
+    __bases__ = (FTP_LAYER,)
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix='cds-ftps-')
+        self.ca = trustme.CA()
+        self.ca_file = write_ca_file(self.ca, self.folder)
+        self.root = os.path.join(self.folder, 'root')
+        os.mkdir(self.root)
+        self.server = FTPSServerThread(self.root, self.ca).start()
+
+    def tearDown(self):
+        self.server.stop()
+        shutil.rmtree(self.folder)
+
+    def testSetUp(self):
+        empty_folder(self.root)
+        self.server.commands.clear()
+        self.server.data_connections.clear()
+
+
+FTPS_LAYER = FTPSServerLayer(zeit.cds, 'FTPSServerLayer')
+
+
+class FTPSFunctionalLayer(zope.component.testlayer.LayerBase):
+    """The package's ZCML and an FTPS server."""
+
+    __bases__ = (ZCML_LAYER, FTPS_LAYER)
+
+
+FTPS_FUNCTIONAL_LAYER = FTPSFunctionalLayer(zeit.cds, 'FTPSFunctionalLayer')
