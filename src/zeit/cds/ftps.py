@@ -52,8 +52,8 @@ def _ssl_reason(error):
 
 @contextlib.contextmanager
 def _tls_translated(host, refusal):
-    """Raise TLSError when the TLS handshake with ``host`` fails, or the
-    server refuses a TLS command (then the message starts with
+    """Raise TLSError when the TLS handshake with ``host`` fails or times
+    out, or the server refuses a TLS command (then the message starts with
     ``refusal``)."""
     try:
         yield
@@ -63,13 +63,16 @@ def _tls_translated(host, refusal):
     except ssl.SSLError as e:
         raise TLSError(f'TLS handshake with host {host} failed: '
                        f'{_ssl_reason(e)}') from e
+    except TimeoutError as e:
+        raise TLSError(
+            f'TLS handshake with host {host} failed: timed out') from e
     except ftplib.Error as e:
         raise TLSError(f'{refusal}: {_printable(e)}') from e
 
 
-class _TLSDataSocket(ssl.SSLSocket):
+class _TLSSocket(ssl.SSLSocket):
     """A TLS socket that ends with a close_notify when its ``with`` block
-    ends normally.
+    ends normally; the remote target uses one for each data connection.
 
     Without it a server cannot tell a complete upload from a cut one; and
     with TLS 1.3 the session ticket the server sends on a data connection
@@ -105,7 +108,13 @@ class _TLSSession(ftplib.FTP_TLS):
         with _tls_translated(
                 self.host, f'CDS FTP server at {self.host} port {self.port} '
                 'refused TLS (AUTH TLS)'):
-            return super().auth()
+            try:
+                return super().auth()
+            except OSError:
+                # A handshake that failed half-way leaves the connection
+                # good for nothing, not even for a QUIT.
+                self.close()
+                raise
 
     def login(self, user='', passwd='', acct=''):
         response = super().login(user, passwd, acct, secure=True)
@@ -149,7 +158,7 @@ def tls_context(*, ca_file=None, verify=True):
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.sslsocket_class = _TLSDataSocket
+    context.sslsocket_class = _TLSSocket
     return context
 
 

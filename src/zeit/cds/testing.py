@@ -7,6 +7,7 @@ import socket
 import tempfile
 import threading
 
+import cryptography.x509
 import gocept.filestore.filestore
 import pyftpdlib.authorizers
 import pyftpdlib.handlers
@@ -15,6 +16,7 @@ import pyftpdlib.servers
 import pyftpdlib.utils
 import trustme
 import zope.component.testlayer
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 import zeit.cds
@@ -206,11 +208,27 @@ class TLSDataHandler(pyftpdlib.handlers.TLS_DTPHandler):
 
 class TLSHandler(CommandRecorder, pyftpdlib.handlers.TLS_FTPHandler):
     """Insists on TLS for the login (USER and PASS are refused before
-    AUTH TLS) and for every data connection (PROT P before PASV)."""
+    AUTH TLS) and for every data connection (PROT P before PASV).
+
+    With ``certificate`` and ``private_key`` set (FTPSServerThread does),
+    only the control connection presents them. A data connection gets the
+    TLS context's certificate only when it does not resume the control
+    connection's TLS session (a resumed session needs none); when that is
+    one nobody trusts, such a data connection fails, as with vsftpd's
+    ``require_ssl_reuse=YES``.
+    """
 
     tls_control_required = True
     tls_data_required = True
     dtp_handler = TLSDataHandler
+    certificate = private_key = None
+
+    def secure_connection(self, ssl_context):
+        super().secure_connection(ssl_context)
+        if (self.certificate is not None
+                and pyftpdlib.utils.is_ssl_sock(self.socket)):
+            self.socket.use_certificate(self.certificate)
+            self.socket.use_privatekey(self.private_key)
 
 
 class RecordingServerThread(FTPServerThread):
@@ -227,7 +245,9 @@ class RecordingServerThread(FTPServerThread):
 
 
 class FTPSServerThread(RecordingServerThread):
-    """A server that insists on TLS, with a certificate for ``hosts``
+    """A server that insists on TLS, and on data connections resuming the
+    control connection's TLS session (unless the client verifies no
+    certificate), with a certificate for ``hosts``
     issued by ``ca`` (a trustme.CA); ``max_version`` (e.g.
     ``SSL.TLS1_2_VERSION``) limits the TLS versions it speaks."""
 
@@ -237,9 +257,16 @@ class FTPSServerThread(RecordingServerThread):
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
         if max_version is not None:
             context.set_max_proto_version(max_version)
-        ca.issue_cert(*hosts).configure_cert(context)
-        handler = type(handler.__name__, (handler,),
-                       {'ssl_context': context})
+        # For data connections that do not resume (see TLSHandler).
+        trustme.CA().issue_cert('not-resumed.invalid').configure_cert(
+            context)
+        leaf = ca.issue_cert(*hosts)
+        handler = type(handler.__name__, (handler,), {
+            'ssl_context': context,
+            'certificate': cryptography.x509.load_pem_x509_certificate(
+                leaf.cert_chain_pems[0].bytes()),
+            'private_key': serialization.load_pem_private_key(
+                leaf.private_key_pem.bytes(), None)})
         super().__init__(root, handler, **kw)
 
 

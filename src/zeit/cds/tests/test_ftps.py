@@ -1,5 +1,7 @@
 """The FTPS target against real pyftpdlib servers with TLS: what works, and
 every way TLS can be missing or not trusted, which must fail cleanly."""
+import doctest
+import ftplib
 import logging
 import os
 import ssl
@@ -63,6 +65,13 @@ class FakeAuthHandler(RefusingAuthHandler):
     """Says yes to AUTH TLS, then goes on in the clear."""
 
     reply = '234 AUTH TLS successful.'
+
+
+class RefusingProtHandler(zeit.cds.testing.TLSHandler):
+    """Has TLS for the control connection only."""
+
+    def ftp_PROT(self, line):
+        self.respond('534 Data connections stay in the clear.')
 
 
 class FTPSTestCase(SpoolTestCase):
@@ -256,6 +265,20 @@ class ProtectionTest(FTPSTestCase):
                          commands(server)[:5])
         self.assertEqual(['AUTH'], in_the_clear(server))
 
+    def test_server_refuses_data_connections_that_do_not_resume(self):
+        # ftplib's own FTP_TLS does not resume the control connection's
+        # session; this server, like vsftpd with require_ssl_reuse=YES,
+        # then fails the data connection.
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context(
+            cafile=self.layer.ca_file), timeout=10)
+        self.addCleanup(ftp.close)
+        ftp.connect('localhost', self.layer.server.port)
+        ftp.login(zeit.cds.testing.USER, zeit.cds.testing.PASSWORD)
+        ftp.prot_p()
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            ftp.nlst()
+        self.assertEqual([], self.layer.server.data_connections)
+
     def test_server_refuses_login_in_the_clear(self):
         # The test server is strict: the plain FTP target cannot log in.
         # That FTPSTarget can shows that it sent its password under TLS.
@@ -318,6 +341,7 @@ class UntrustedTest(FTPSTestCase):
         self.assertIsInstance(raised.exception, ConnectError)
         self.assertEqual(1, raised.exception.exit_code)
         self.assertIsNone(target._ftp)
+        # Nothing more, not even QUIT, after the failed handshake.
         self.assertEqual(['AUTH'], commands(server))
         return raised.exception
 
@@ -427,11 +451,31 @@ class NoTLSTest(FTPSTestCase):
         server = self.server(zeit.cds.testing.RecordingServerThread,
                              FakeAuthHandler)
         target = ftps_target(server, ca_file=self.layer.ca_file)
-        target.timeout = 1
-        with self.assertRaises(ConnectError):
+        target.timeout = 0.5
+        with self.assertRaises(TLSError) as raised:
             target.connect()
+        self.assertEqual('TLS handshake with host localhost failed: timed out',
+                         str(raised.exception))
         self.assertNotIn('USER', commands(server))
         self.assertNotIn('PASS', commands(server))
+
+
+class UnprotectedDataTest(FTPSTestCase):
+
+    def test_server_refusing_prot_p(self):
+        server = self.server(zeit.cds.testing.FTPSServerThread,
+                             self.layer.ca, handler=RefusingProtHandler)
+        target = ftps_target(server, ca_file=self.layer.ca_file)
+        with self.assertRaises(TLSError) as raised:
+            target.connect()
+        self.assertEqual(
+            f'CDS FTP server at localhost port {server.port} refused to '
+            'protect data connections (PROT P): 534 Data connections stay '
+            'in the clear.', str(raised.exception))
+        self.assertIsNone(target._ftp)
+        self.assertEqual(['AUTH', 'USER', 'PASS', 'PBSZ', 'PROT', 'QUIT'],
+                         commands(server))
+        self.assertEqual(['AUTH'], in_the_clear(server))
 
 
 class MakeCertificateTest(FTPSTestCase):
@@ -500,5 +544,16 @@ class MakeCertificateTest(FTPSTestCase):
         self.assertEqual(3, len(os.listdir(self.folder)))
 
 
+def set_up(test):
+    layer = zeit.cds.testing.FTPS_LAYER
+    test.globs.update(ftps_server=layer.server, ca=layer.ca,
+                      ca_file=layer.ca_file)
+
+
 def test_suite():
-    return unittest.defaultTestLoader.loadTestsFromName(__name__)
+    narrative = doctest.DocFileSuite(
+        'ftps.txt', package='zeit.cds', setUp=set_up,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    narrative.layer = zeit.cds.testing.FTPS_FUNCTIONAL_LAYER
+    return unittest.TestSuite([
+        unittest.defaultTestLoader.loadTestsFromName(__name__), narrative])
