@@ -51,10 +51,11 @@ def _ssl_reason(error):
 
 
 @contextlib.contextmanager
-def _tls_translated(host, refusal):
-    """Raise TLSError when the TLS handshake with ``host`` fails or times
-    out, or the server refuses a TLS command (then the message starts with
-    ``refusal``)."""
+def _tls_translated(session, refusal):
+    """Raise TLSError when the TLS handshake of ``session`` (an FTP_TLS)
+    fails or times out, or the server refuses a TLS command (then the
+    message names the ``refusal``)."""
+    host = session.host
     try:
         yield
     except ssl.SSLCertVerificationError as e:
@@ -67,7 +68,8 @@ def _tls_translated(host, refusal):
         raise TLSError(
             f'TLS handshake with host {host} failed: timed out') from e
     except ftplib.Error as e:
-        raise TLSError(f'{refusal}: {_printable(e)}') from e
+        raise TLSError(f'CDS FTP server at {host} port {session.port} '
+                       f'{refusal}: {_printable(e)}') from e
 
 
 class _TLSSocket(ssl.SSLSocket):
@@ -77,7 +79,8 @@ class _TLSSocket(ssl.SSLSocket):
     Without it a server cannot tell a complete upload from a cut one; and
     with TLS 1.3 the session ticket the server sends on a data connection
     would still be unread at the close, which TCP answers with a reset
-    instead of an orderly end.
+    instead of an orderly end: pyftpdlib then loses the end of most
+    uploads (the size check would refuse them, but they would fail).
     """
 
     def __exit__(self, exc_type, exc_value, traceback):
@@ -105,9 +108,7 @@ class _TLSSession(ftplib.FTP_TLS):
         return welcome
 
     def auth(self):
-        with _tls_translated(
-                self.host, f'CDS FTP server at {self.host} port {self.port} '
-                'refused TLS (AUTH TLS)'):
+        with _tls_translated(self, 'refused TLS (AUTH TLS)'):
             try:
                 return super().auth()
             except OSError:
@@ -123,13 +124,13 @@ class _TLSSession(ftplib.FTP_TLS):
 
     def prot_p(self):
         with _tls_translated(
-                self.host, f'CDS FTP server at {self.host} port {self.port} '
-                'refused to protect data connections (PROT P)'):
+                self, 'refused to protect data connections (PROT P)'):
             return super().prot_p()
 
     def ntransfercmd(self, cmd, rest=None):
         # FTP_TLS.ntransfercmd would wrap the data connection only after
-        # PROT P, and without the control connection's session.
+        # PROT P, and without the control connection's session. Here no
+        # data connection is ever in the clear.
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
         try:
             conn = self.context.wrap_socket(

@@ -13,7 +13,6 @@ import pyftpdlib.handlers
 import trustme
 import zope.component
 from OpenSSL import SSL
-from zope.interface.verify import verifyClass
 from zope.interface.verify import verifyObject
 
 import zeit.cds.testing
@@ -35,10 +34,10 @@ from zeit.cds.tests.test_components import SpoolTestCase
 FILES = {'a.xml': b'A' * 100, 'b.xml': bytes(range(256)) * 1000}
 
 
-def ftps_target(server, host='localhost', **kw):
-    return FTPSTarget(host=host, port=server.port,
-                      user=zeit.cds.testing.USER,
-                      password=zeit.cds.testing.PASSWORD, timeout=10, **kw)
+def ftps_target(server, host='localhost',
+                password=zeit.cds.testing.PASSWORD, **kw):
+    return FTPSTarget(host=host, port=server.port, user=zeit.cds.testing.USER,
+                      password=password, timeout=10, **kw)
 
 
 def commands(server):
@@ -114,13 +113,10 @@ class FTPSTestCase(SpoolTestCase):
 
 class InterfaceTest(unittest.TestCase):
 
-    def test_provides_IRemoteTarget(self):
-        verifyClass(IRemoteTarget, FTPSTarget)
+    def test_a_target_factory_making_targets(self):
+        verifyObject(IRemoteTargetFactory, FTPSTarget)
         verifyObject(IRemoteTarget, FTPSTarget(
             host='localhost', user='u', password='p'))
-
-    def test_class_is_a_target_factory(self):
-        verifyObject(IRemoteTargetFactory, FTPSTarget)
 
     def test_description_says_tls_never_the_password(self):
         target = FTPSTarget(host='h', user='u', password='s3cret')
@@ -242,16 +238,6 @@ class TransferTest(FTPSTestCase):
             self.upload(target, f'f{i}', data)
             self.assertEqual(data, self.remote(f'f{i}'))
 
-    def test_wrong_password_names_user_never_password(self):
-        target = ftps_target(self.layer.server, ca_file=self.layer.ca_file)
-        target._password = 'wrong-s3cret'
-        with self.assertRaises(AuthenticationError) as raised:
-            target.connect()
-        self.assertEqual(
-            'CDS FTP server refused login for user test: '
-            '530 Authentication failed.', str(raised.exception))
-        self.assertIsNone(target._ftp)
-
 
 class ProtectionTest(FTPSTestCase):
     """What the server saw: TLS before the login, TLS on every data
@@ -278,6 +264,13 @@ class ProtectionTest(FTPSTestCase):
         with self.assertRaises(ssl.SSLCertVerificationError):
             ftp.nlst()
         self.assertEqual([], self.layer.server.data_connections)
+
+    def test_wrong_password_too_only_under_tls(self):
+        server = self.layer.server
+        with self.assertRaises(AuthenticationError):
+            self.connected(password='wrong')
+        self.assertEqual(['AUTH', 'USER', 'PASS', 'QUIT'], commands(server))
+        self.assertEqual(['AUTH'], in_the_clear(server))
 
     def test_server_refuses_login_in_the_clear(self):
         # The test server is strict: the plain FTP target cannot log in.
