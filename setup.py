@@ -27,9 +27,11 @@ setup(
         ],
     },
     install_requires=[
+        'cryptography',  # zeit.cds.ftps.make_certificate
         'gocept.filestore',
         'pyftpdlib >= 2.0',
         'tqdm',
+        'pyOpenSSL',  # pyftpdlib's TLS_FTPHandler (cds-server --tls)
         'zc.lockfile',
         'zope.component',
         'zope.configuration',
@@ -38,6 +40,7 @@ setup(
     ],
     extras_require={
         'test': [
+            'trustme',
             'zope.testing',
             'zope.testrunner',
         ],

@@ -260,6 +260,12 @@ class ConnectError(RemoteError):
     """Nothing answers at the given host and port."""
 
 
+class TLSError(ConnectError):
+    """TLS was asked for and cannot be had: the server does not offer it,
+    or its certificate is not trusted or not for this host. Nothing is
+    sent in the clear instead."""
+
+
 class AuthenticationError(RemoteError):
     """The server did not accept the user name and password."""
 

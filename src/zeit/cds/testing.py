@@ -10,9 +10,16 @@ import subprocess
 import sys
 import tempfile
 
+import cryptography.x509
 import gocept.filestore.filestore
 import pyftpdlib.handlers
+import pyftpdlib.ioloop
+import pyftpdlib.servers
+import pyftpdlib.utils
+import trustme
 import zope.component.testlayer
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
 
 import zeit.cds
 import zeit.cds.names
@@ -259,3 +266,142 @@ class KeepingHandler(pyftpdlib.handlers.FTPHandler):
             self.respond('550 Not allowed to delete files.')
             return None
         return super().ftp_DELE(path)
+# FTPS: servers that insist on TLS, with certificates made by trustme.
+
+class CommandRecorder:
+    """Mixin for a pyftpdlib handler: appends each command it receives to
+    the list ``commands``, with whether the control connection was TLS at
+    that moment (RecordingServerThread gives each server its own lists)."""
+
+    commands = data_connections = None
+
+    def pre_process_command(self, line, cmd, arg):
+        self.commands.append((cmd, pyftpdlib.utils.is_ssl_sock(self.socket)))
+        super().pre_process_command(line, cmd, arg)
+
+
+class RecordingHandler(CommandRecorder, pyftpdlib.handlers.FTPHandler):
+    """A plain FTP server that records the commands it receives."""
+
+
+class TLSDataHandler(pyftpdlib.handlers.TLS_DTPHandler):
+    """Appends the TLS version of each data connection to the list
+    ``data_connections`` of its control connection, once the handshake is
+    done; a data connection in the clear never gets there, nor one that
+    ends before its handshake (pyftpdlib ends an empty listing so)."""
+
+    def handle_ssl_established(self):
+        super().handle_ssl_established()
+        self.cmd_channel.data_connections.append(
+            self.socket.get_protocol_version_name())
+
+
+class TLSHandler(CommandRecorder, pyftpdlib.handlers.TLS_FTPHandler):
+    """Insists on TLS for the login (USER and PASS are refused before
+    AUTH TLS) and for every data connection (PROT P before PASV).
+
+    With ``certificate`` and ``private_key`` set (FTPSServerThread does),
+    only the control connection presents them. A data connection gets the
+    TLS context's certificate only when it does not resume the control
+    connection's TLS session (a resumed session needs none); when that is
+    one nobody trusts, such a data connection fails, as with vsftpd's
+    ``require_ssl_reuse=YES``.
+    """
+
+    tls_control_required = True
+    tls_data_required = True
+    dtp_handler = TLSDataHandler
+    certificate = private_key = None
+
+    def secure_connection(self, ssl_context):
+        super().secure_connection(ssl_context)
+        if (self.certificate is not None
+                and pyftpdlib.utils.is_ssl_sock(self.socket)):
+            self.socket.use_certificate(self.certificate)
+            self.socket.use_privatekey(self.private_key)
+
+
+class RecordingServerThread(FTPServerThread):
+    """A server whose handler, a CommandRecorder, records into this
+    server's lists ``commands`` and ``data_connections``."""
+
+    def __init__(self, root, handler=RecordingHandler, **kw):
+        self.commands = []
+        self.data_connections = []
+        handler = type(handler.__name__, (handler,), {
+            'commands': self.commands,
+            'data_connections': self.data_connections})
+        super().__init__(root, handler, **kw)
+
+
+class FTPSServerThread(RecordingServerThread):
+    """A server that insists on TLS, and on data connections resuming the
+    control connection's TLS session (unless the client verifies no
+    certificate), with a certificate for ``hosts``
+    issued by ``ca`` (a trustme.CA); ``max_version`` (e.g.
+    ``SSL.TLS1_2_VERSION``) limits the TLS versions it speaks."""
+
+    def __init__(self, root, ca, hosts=('localhost', '127.0.0.1'),
+                 handler=TLSHandler, max_version=None, **kw):
+        context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        if max_version is not None:
+            context.set_max_proto_version(max_version)
+        # For data connections that do not resume (see TLSHandler).
+        trustme.CA().issue_cert('not-resumed.invalid').configure_cert(
+            context)
+        leaf = ca.issue_cert(*hosts)
+        handler = type(handler.__name__, (handler,), {
+            'ssl_context': context,
+            'certificate': cryptography.x509.load_pem_x509_certificate(
+                leaf.cert_chain_pems[0].bytes()),
+            'private_key': serialization.load_pem_private_key(
+                leaf.private_key_pem.bytes(), None)})
+        super().__init__(root, handler, **kw)
+
+
+def write_ca_file(ca, folder, name='ca.pem'):
+    """Write the certificate of ``ca`` (a trustme.CA) into ``folder`` as
+    PEM, for an FTPSTarget's ``ca_file``; returns its path."""
+    path = os.path.join(folder, name)
+    ca.cert_pem.write_to_path(path)
+    return path
+
+
+class FTPSServerLayer(zope.component.testlayer.LayerBase):
+    """Runs one FTPS server (FTPSServerThread) for all tests of the layer,
+    with a certificate for localhost and 127.0.0.1 from the CA ``ca``,
+    whose PEM is in the file ``ca_file``. Every test starts with an empty
+    server root and empty records. (FTP_LAYER below keeps the server's log
+    quiet.)"""
+
+    __bases__ = (FTP_LAYER,)
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix='cds-ftps-')
+        self.ca = trustme.CA()
+        self.ca_file = write_ca_file(self.ca, self.folder)
+        self.root = os.path.join(self.folder, 'root')
+        os.mkdir(self.root)
+        self.server = FTPSServerThread(self.root, self.ca).start()
+
+    def tearDown(self):
+        self.server.stop()
+        shutil.rmtree(self.folder)
+
+    def testSetUp(self):
+        empty_folder(self.root)
+        self.server.commands.clear()
+        self.server.data_connections.clear()
+
+
+FTPS_LAYER = FTPSServerLayer(zeit.cds, 'FTPSServerLayer')
+
+
+class FTPSFunctionalLayer(zope.component.testlayer.LayerBase):
+    """The package's ZCML and an FTPS server."""
+
+    __bases__ = (ZCML_LAYER, FTPS_LAYER)
+
+
+FTPS_FUNCTIONAL_LAYER = FTPSFunctionalLayer(zeit.cds, 'FTPSFunctionalLayer')

@@ -1,0 +1,317 @@
+"""FTPS: the FTP target with explicit TLS (RFC 4217), certificates verified.
+
+The session asks for TLS (``AUTH TLS``) right after the server's greeting,
+before the user name and password are sent, and protects every data
+connection (``PBSZ 0``, ``PROT P``). There is no fall-back to plain FTP: a
+server that refuses TLS, or whose certificate is not trusted or not issued
+for the host name, ends the connect with one TLSError; nothing else has
+been sent by then. TLS failures of the connect are translated here, in
+``_tls_translated``; later ones, like every socket error, in
+``zeit.cds.remote``.
+
+Data connections resume the control connection's TLS session, as servers
+such as vsftpd with ``require_ssl_reuse=YES`` demand (ftplib does not do
+it by itself). With TLS 1.2 the session exists when the handshake ends.
+With TLS 1.3 the server sends its session tickets after the handshake, and
+the client takes them in only while it reads from the control connection;
+the login reads several replies there, so the tickets have arrived before
+the first data connection opens, and every data connection resumes.
+
+Each data connection that ended normally is closed with a TLS
+close_notify, so the server can tell a complete upload from a cut one.
+"""
+import collections
+import contextlib
+import datetime
+import ftplib
+import ipaddress
+import logging
+import os
+import ssl
+import tempfile
+
+import zope.interface
+
+from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import TLSError
+from zeit.cds.remote import FTPTarget
+from zeit.cds.remote import _printable
+
+log = logging.getLogger(__name__)
+
+
+def _ssl_reason(error):
+    """What went wrong with TLS, in words, without OpenSSL's source line."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return error.verify_message
+    if getattr(error, 'reason', None):
+        return error.reason.replace('_', ' ').lower()
+    return _printable(error.strerror or error)
+
+
+@contextlib.contextmanager
+def _tls_translated(session, refusal):
+    """Raise TLSError when the TLS handshake of ``session`` (an FTP_TLS)
+    fails or times out, or the server refuses a TLS command (then the
+    message names the ``refusal``)."""
+    host = session.host
+    try:
+        yield
+    except ssl.SSLCertVerificationError as e:
+        raise TLSError(f'TLS certificate of host {host} not trusted: '
+                       f'{_ssl_reason(e)}') from e
+    except ssl.SSLError as e:
+        raise TLSError(f'TLS handshake with host {host} failed: '
+                       f'{_ssl_reason(e)}') from e
+    except TimeoutError as e:
+        raise TLSError(
+            f'TLS handshake with host {host} failed: timed out') from e
+    except ftplib.Error as e:
+        raise TLSError(f'CDS FTP server at {host} port {session.port} '
+                       f'{refusal}: {_printable(e)}') from e
+
+
+class _TLSSocket(ssl.SSLSocket):
+    """A TLS socket that ends with a close_notify when its ``with`` block
+    ends normally; the remote target uses one for each data connection.
+
+    Without it a server cannot tell a complete upload from a cut one; and
+    with TLS 1.3 the session ticket the server sends on a data connection
+    would still be unread at the close, which TCP answers with a reset
+    instead of an orderly end: pyftpdlib then loses the end of most
+    uploads (the size check would refuse them, but they would fail).
+    """
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if exc_type is None:
+            # Best effort: the server's reply to the transfer and the size
+            # check decide whether it worked, not the good-bye.
+            with contextlib.suppress(OSError, ValueError):
+                self.unwrap()
+        super().__exit__(exc_type, exc_value, traceback)
+
+
+class _TLSSession(ftplib.FTP_TLS):
+    """ftplib's FTP_TLS, with TLS made obligatory for everything.
+
+    ``connect`` secures the control connection at once; ``login`` then
+    finds it secured (FTP_TLS.login would secure it itself otherwise, so
+    the password is never sent in the clear) and protects the data
+    connections; every data connection is TLS and resumes the control
+    connection's session.
+    """
+
+    def connect(self, *args, **kw):
+        welcome = super().connect(*args, **kw)
+        self.auth()
+        return welcome
+
+    def auth(self):
+        with _tls_translated(self, 'refused TLS (AUTH TLS)'):
+            try:
+                return super().auth()
+            except OSError:
+                # A handshake that failed half-way leaves the connection
+                # good for nothing, not even for a QUIT.
+                self.close()
+                raise
+
+    def login(self, user='', passwd='', acct=''):
+        response = super().login(user, passwd, acct, secure=True)
+        self.prot_p()
+        return response
+
+    def prot_p(self):
+        with _tls_translated(
+                self, 'refused to protect data connections (PROT P)'):
+            return super().prot_p()
+
+    def ntransfercmd(self, cmd, rest=None):
+        # FTP_TLS.ntransfercmd would wrap the data connection only after
+        # PROT P, and without the control connection's session. Here no
+        # data connection is ever in the clear.
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        try:
+            conn = self.context.wrap_socket(
+                conn, server_hostname=self.host, session=self.sock.session)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, size
+
+
+def tls_context(*, ca_file=None, verify=True):
+    """The client's TLS context: TLS 1.2 or newer, the server's certificate
+    and host name verified against ``ca_file`` or the system's trust store,
+    unless ``verify`` is False.
+
+    Raises ConfigurationError when ``ca_file`` cannot be used.
+    """
+    if ca_file is not None and not verify:
+        raise ConfigurationError(
+            f'CA file {ca_file} given, but certificate verification is off')
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except OSError as e:  # ssl.SSLError too
+        raise ConfigurationError(
+            f'Cannot use CA file {ca_file}: {_ssl_reason(e)}') from e
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.sslsocket_class = _TLSSocket
+    return context
+
+
+@zope.interface.provider(IRemoteTargetFactory)
+class FTPSTarget(FTPTarget):
+    """A directory on an FTP server, reached with explicit TLS (FTPS).
+
+    Keyword-only options, besides FTPTarget's (``host``, ``port``,
+    ``user``, ``password``, ``directory``, ``timeout``):
+    - ``ca_file``: a PEM file with the certificates of the CAs to trust,
+      instead of the system's trust store (the default, None).
+    - ``verify``: whether the server's certificate and host name are
+      checked (the default, True). False is the "insecure skip verify"
+      choice, for test servers only: the connection is still encrypted,
+      but anybody in between can pose as the server and learn the
+      password. Every connect then logs a WARNING.
+
+    Raises ConfigurationError at once when ``ca_file`` cannot be used.
+    """
+
+    def __init__(self, *, ca_file=None, verify=True, **options):
+        super().__init__(**options)
+        self.ca_file = ca_file
+        self.verify = verify
+        self._context = tls_context(ca_file=ca_file, verify=verify)
+
+    @property
+    def description(self):
+        tls = 'TLS' if self.verify else 'TLS without certificate check'
+        return f'{super().description}, {tls}'
+
+    def __repr__(self):
+        return f'<FTPSTarget {self.description}, directory {self.directory}>'
+
+    def _new_session(self):
+        return _TLSSession(
+            context=self._context, timeout=self.timeout, encoding='utf-8')
+
+    def connect(self):
+        if not self.verify:
+            log.warning(
+                'TLS certificate verification is OFF for host %s: the '
+                'connection is encrypted, but the server is not '
+                'authenticated (insecure skip verify)', self.host)
+        super().connect()
+
+
+Certificate = collections.namedtuple(
+    'Certificate', ['certfile', 'keyfile', 'ca_file'])
+
+
+def make_certificate(folder, hosts=('localhost', '127.0.0.1', '::1'),
+                     days=365):
+    """Write a new private key and certificate for a TLS server (such as
+    ``cds-server --tls`` without ``--certfile``) into ``folder``.
+
+    The certificate is issued for the names and IP addresses in ``hosts``
+    by a private CA made for the purpose; its key is thrown away, so it
+    can sign nothing else. Clients trust the CA through the CA file
+    written beside (``ca_file`` of FTPSTarget). Files: ``cert.pem``,
+    ``key.pem`` (readable by the owner only, unencrypted, so the server
+    starts unattended) and ``ca.pem``; existing ones are replaced.
+
+    Returns a Certificate with the three paths.
+    """
+    # Only a server needs cryptography; an export or import never loads it.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def builder(subject, issuer, public_key):
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            # An hour's grace for clocks that are a little behind.
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                public_key), critical=False))
+
+    def usage(**granted):
+        names = ['digital_signature', 'content_commitment',
+                 'key_encipherment', 'data_encipherment', 'key_agreement',
+                 'key_cert_sign', 'crl_sign', 'encipher_only',
+                 'decipher_only']
+        return x509.KeyUsage(**{name: granted.get(name, False)
+                                for name in names})
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(
+        NameOID.COMMON_NAME, f'zeit.cds CA for {hosts[0]}')])
+    ca_cert = (
+        builder(ca_name, ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0),
+                       critical=True)
+        .add_extension(usage(key_cert_sign=True, crl_sign=True),
+                       critical=True)
+        .sign(ca_key, hashes.SHA256()))
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                              hosts[0])]),
+                ca_name, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                       critical=True)
+        .add_extension(usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(
+            [_general_name(host) for host in hosts]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+
+    pem = serialization.Encoding.PEM
+    result = Certificate(*(os.path.join(folder, name) for name in
+                           ['cert.pem', 'key.pem', 'ca.pem']))
+    _write(result.certfile, cert.public_bytes(pem), 0o644)
+    _write(result.keyfile, key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()), 0o600)
+    _write(result.ca_file, ca_cert.public_bytes(pem), 0o644)
+    return result
+
+
+def _general_name(host):
+    from cryptography import x509
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _write(path, data, mode):
+    """Replace the file ``path`` by one with ``data`` and ``mode``; no
+    moment shows it partly written or with other permissions."""
+    fd, partial = tempfile.mkstemp(
+        dir=os.path.dirname(path), prefix='.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+        raise
