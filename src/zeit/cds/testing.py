@@ -13,8 +13,6 @@ import tempfile
 import cryptography.x509
 import gocept.filestore.filestore
 import pyftpdlib.handlers
-import pyftpdlib.ioloop
-import pyftpdlib.servers
 import pyftpdlib.utils
 import trustme
 import zope.component.testlayer
