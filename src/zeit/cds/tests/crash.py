@@ -220,11 +220,13 @@ class HoldingHandler(zeit.cds.testing.RetrieveHandler):
             self.hold.wait('RNTO', name)
             self.respond('451 Held back by the test.')
             return None
-        renamed = super().ftp_RNTO(path)
-        if self.hold.holds('RENAMED', name):
-            # The reply waits in the buffer until the server goes on.
-            self.hold.wait('RENAMED', name)
-        return renamed
+        if not self.hold.holds('RENAMED', name):
+            return super().ftp_RNTO(path)
+        # Renamed, but the client never hears of it.
+        self.fs.rename(self._rnfr, path)
+        self.hold.wait('RENAMED', name)
+        self.respond('451 Held back by the test.')
+        return None
 
 
 class _HeldProducer:
