@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'cds-export = zeit.cds.cli:export_main',
+            'cds-import = zeit.cds.cli:import_main',
             'cds-server = zeit.cds.server:main',
         ],
     },

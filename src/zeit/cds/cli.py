@@ -20,6 +20,7 @@ from zeit.cds import shutdown
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IExporter
+from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ FAILURE = 1
 DIRECTIONS = {
     # direction: (interface, past tense, the remote directory's role)
     'export': (IExporter, 'Exported', 'upload'),
+    'import': (IImporter, 'Imported', 'download'),
 }
 
 
@@ -54,6 +56,17 @@ def parser(direction):
     p.add_argument('--user', help='the user name to log in with')
     p.add_argument('--dir', help=f'the remote {role} directory (default /)')
     p.add_argument('--password-file', help='a file holding the password')
+    p.add_argument('--tls', action='store_true', default=None,
+                   help='explicit TLS (FTPS); certificates are verified')
+    p.add_argument('--ca-file',
+                   help='trust the CAs in this PEM file (default: the '
+                   "system's)")
+    p.add_argument('--insecure-skip-verify', action='store_true',
+                   default=None,
+                   help='encrypt, but do not check the certificate')
+    p.add_argument('--zcml', help="a site's ZCML declaring connections")
+    p.add_argument('--connection',
+                   help='the <cds:connection> of --zcml to use')
     p.add_argument('--config', help='an INI file, one section per target')
     p.add_argument('--section', help='the section of --config to use')
     p.add_argument('--logfile', help='log here too, rotated weekly')
@@ -119,15 +132,28 @@ class ConsoleFormatter(logging.Formatter):
 
 def transfer_for(direction, settings):
     interface = DIRECTIONS[direction][0]
+    if settings.zcml:
+        zeit.cds.main.load_zcml(settings.zcml)
     zeit.cds.main.ensure_configured()
     spool = zeit.cds.main.open_spool(settings.spool)
-    factory = zope.component.getUtility(IRemoteTargetFactory, name='ftp')
-    target = factory(host=settings.host, port=settings.port,
-                     user=settings.user, password=settings.password,
-                     directory=settings.dir)
-    transfer = zope.component.getMultiAdapter((spool, target), interface)
+    transfer = zope.component.getMultiAdapter(
+        (spool, target_for(settings)), interface)
     transfer.break_lock_older_than = settings.break_lock_older_than
     return transfer
+
+
+def target_for(settings):
+    if settings.connection:
+        return zeit.cds.main.connection_target(settings.connection)
+    options = {}
+    if settings.tls:
+        options = dict(ca_file=settings.ca_file,
+                       verify=not settings.insecure_skip_verify)
+    factory = zope.component.getUtility(
+        IRemoteTargetFactory, name='ftps' if settings.tls else 'ftp')
+    return factory(host=settings.host, port=settings.port,
+                   user=settings.user, password=settings.password,
+                   directory=settings.dir, **options)
 
 
 def run(direction, argv=None):
@@ -165,3 +191,7 @@ def main(direction, argv):
 
 def export_main(argv=None):
     main('export', argv)
+
+
+def import_main(argv=None):
+    main('import', argv)

@@ -12,6 +12,16 @@ Example::
     password-file = /etc/zeit.cds/partner-a.password
     logfile = /var/log/zeit.cds/partner-a.log
     break-lock-older-than = 3600
+    tls = yes
+    ca-file = /etc/ssl/certs/partner-a-ca.pem
+
+Instead of host, port, user, dir, password-file and the TLS keys, a
+section may name a connection declared in a site's ZCML::
+
+    [partner-b]
+    spool = /var/spool/zeit.cds/partner-b
+    zcml = /srv/zeit.cms/etc/site.zcml
+    connection = partner-b
 """
 import configparser
 import dataclasses
@@ -36,6 +46,18 @@ def _seconds(value):
     return seconds
 
 
+def _flag(value):
+    if isinstance(value, bool):
+        return value
+    try:
+        return {'yes': True, 'true': True, 'on': True, '1': True,
+                'no': False, 'false': False, 'off': False,
+                '0': False}[value.lower()]
+    except KeyError:
+        raise ConfigurationError(
+            f'{value!r} is neither yes nor no') from None
+
+
 def _integer(key, value):
     try:
         return int(value)
@@ -54,7 +76,16 @@ KEYS = {
     'password-file': str,
     'logfile': str,
     'break-lock-older-than': _seconds,
+    'tls': _flag,
+    'ca-file': str,
+    'insecure-skip-verify': _flag,
+    'zcml': str,
+    'connection': str,
 }
+
+# What a ZCML connection declares itself.
+CONNECTION_KEYS = ('host', 'port', 'user', 'dir', 'password-file', 'tls',
+                   'ca-file', 'insecure-skip-verify')
 
 
 @dataclasses.dataclass
@@ -62,13 +93,18 @@ class Settings:
     """Everything one run needs; ``password`` is never shown."""
 
     spool: str
-    host: str
-    user: str
-    password: str = dataclasses.field(repr=False)
+    host: str = None
+    user: str = None
+    password: str = dataclasses.field(default=None, repr=False)
     port: int = 21
     dir: str = '/'
     logfile: str = None
     break_lock_older_than: int = None
+    tls: bool = False
+    ca_file: str = None
+    insecure_skip_verify: bool = False
+    zcml: str = None
+    connection: str = None
 
 
 def read_section(path, section=None):
@@ -110,20 +146,48 @@ def read_section(path, section=None):
 def settings(values):
     """Settings from ``values`` (config keys to converted values), with
     the password read from its file or the environment."""
-    for key in ('spool', 'host', 'user'):
-        if not values.get(key):
-            raise ConfigurationError(
-                f'No {key} given: use --{key} or the config key {key!r}')
+    _require(values, 'spool')
     spool = values['spool']
     if not os.path.isdir(spool):
         what = 'not a directory' if os.path.exists(spool) else 'missing'
         raise ConfigurationError(f'Spool {spool} is {what}')
+    common = dict(spool=spool, logfile=values.get('logfile'),
+                  break_lock_older_than=values.get('break-lock-older-than'))
+    if values.get('zcml') or values.get('connection'):
+        return _connection_settings(values, common)
+    _require(values, 'host')
+    _require(values, 'user')
+    tls = values.get('tls', False)
+    for key in ('ca-file', 'insecure-skip-verify'):
+        if values.get(key) and not tls:
+            raise ConfigurationError(f'{key} needs tls')
+    if values.get('ca-file') and values.get('insecure-skip-verify'):
+        raise ConfigurationError(
+            'ca-file and insecure-skip-verify contradict each other')
     return Settings(
-        spool=spool, host=values['host'], user=values['user'],
+        host=values['host'], user=values['user'],
         password=read_password(values.get('password-file')),
-        port=values.get('port', 21), dir=values.get('dir', '/'),
-        logfile=values.get('logfile'),
-        break_lock_older_than=values.get('break-lock-older-than'))
+        port=values.get('port', 21), dir=values.get('dir', '/'), tls=tls,
+        ca_file=values.get('ca-file'),
+        insecure_skip_verify=values.get('insecure-skip-verify', False),
+        **common)
+
+
+def _connection_settings(values, common):
+    _require(values, 'zcml')
+    _require(values, 'connection')
+    clashing = [key for key in CONNECTION_KEYS if key in values]
+    if clashing:
+        raise ConfigurationError(
+            f'The ZCML connection declares {", ".join(clashing)} itself')
+    return Settings(zcml=values['zcml'], connection=values['connection'],
+                    **common)
+
+
+def _require(values, key):
+    if not values.get(key):
+        raise ConfigurationError(
+            f'No {key} given: use --{key} or the config key {key!r}')
 
 
 def read_password(path):

@@ -20,11 +20,15 @@ class ConnectionSettings:
     user: str = None
     password_file: str = None
     directory: str = '/'
+    ca_file: str = None
 
     def target(self):
         factory = zope.component.getUtility(
             IRemoteTargetFactory, name=self.scheme)
         password = (config.read_password(self.password_file)
                     if self.password_file else None)
+        # Only FTPS knows of CAs; other factories need not hear of them.
+        options = {'ca_file': self.ca_file} if self.ca_file else {}
         return factory(host=self.host, port=self.port, user=self.user,
-                       password=password, directory=self.directory)
+                       password=password, directory=self.directory,
+                       **options)

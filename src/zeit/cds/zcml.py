@@ -42,14 +42,22 @@ class IConnectionDirective(zope.interface.Interface):
         title='Use TLS', required=False, default=False,
         description='The same as scheme="ftps".')
 
+    ca_file = zope.configuration.fields.Path(
+        title='CA file', required=False,
+        description='Trust the CAs in this PEM file instead of the '
+        "system's (FTPS only).")
+
 
 def connection(_context, name, scheme='ftp', host=None, port=21, user=None,
-               password_file=None, directory='/', tls=False):
+               password_file=None, directory='/', tls=False, ca_file=None):
     if tls:
         if scheme == 'file':
             raise ConfigurationError(
                 f'cds:connection {name!r}: tls does not apply to "file"')
         scheme = 'ftps'
+    if ca_file and scheme != 'ftps':
+        raise ConfigurationError(
+            f'cds:connection {name!r}: ca_file needs tls')
     if scheme != 'file':
         missing = [attribute for attribute, value in [
             ('host', host), ('user', user), ('password_file', password_file)]
@@ -59,7 +67,7 @@ def connection(_context, name, scheme='ftp', host=None, port=21, user=None,
                 f'cds:connection {name!r} needs {", ".join(missing)}')
     settings = ConnectionSettings(
         name=name, scheme=scheme, host=host, port=port, user=user,
-        password_file=password_file, directory=directory)
+        password_file=password_file, directory=directory, ca_file=ca_file)
     # Registered like any utility, so that two connections of the same
     # name are reported as a conflict.
     zope.component.zcml.utility(

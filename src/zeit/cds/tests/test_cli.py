@@ -298,3 +298,126 @@ class ProgressBarTest(CommandLineTestCase):
         _, stderr = process.communicate(timeout=60)
         self.assertEqual(0, process.returncode)
         self.assertEqual(b'', stderr)
+
+
+class ImportCommandTest(CommandLineTestCase):
+
+    def offer(self, files):
+        for name, data in files.items():
+            with open(os.path.join(self.server.root, name), 'wb') as f:
+                f.write(data)
+
+    def test_import_reports_a_summary_and_exits_0(self):
+        self.offer({'bar.xml': b'bar', 'foo.xml': b'foo!'})
+        result = self.cds(*self.options(), script='cds-import')
+        self.assertExit(0, result)
+        self.assertEqual([], os.listdir(self.server.root))
+        self.assertEqual(sorted(FILES) + ['bar.xml', 'foo.xml'],
+                         self.spool_files('new'))
+        self.assertIn('Removed file foo.xml from CDS FTP server\n',
+                      result.stderr)
+        self.assertRegex(result.stderr.splitlines()[-1],
+                         r'^Imported 2 files, 7 bytes, ')
+
+    def test_dry_run_changes_nothing(self):
+        self.offer({'bar.xml': b'bar', 'read': b'partner\n'})
+        before = tree(self.store_dir), tree(self.server.root)
+        result = self.cds(*self.options(), '--dry-run', script='cds-import')
+        self.assertExit(0, result)
+        self.assertIn('Would import file bar.xml\n', result.stderr)
+        self.assertNotIn('Would import file read', result.stderr)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+
+    def test_remote_locked_is_75(self):
+        self.offer({'bar.xml': b'bar', 'write': b'partner writing\n'})
+        result = self.cds(*self.options(), script='cds-import')
+        self.assertExit(75, result)
+        self.assertEqual(['bar.xml', 'write'], sorted(os.listdir(
+            self.server.root)))
+
+
+class TLSCommandTest(CommandLineTestCase):
+
+    layer = zeit.cds.testing.FTPS_LAYER
+
+    def test_export_over_tls_with_the_ca(self):
+        result = self.cds(*self.options(), '--tls',
+                          '--ca-file', self.layer.ca_file)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
+
+    def test_untrusted_certificate_is_1_and_moves_nothing(self):
+        result = self.cds(*self.options(), '--tls')
+        self.assertExit(1, result)
+        self.assertIn('ERROR: TLS certificate of host 127.0.0.1 not trusted',
+                      result.stderr)
+        self.assertEqual([], os.listdir(self.server.root))
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_insecure_skip_verify_warns(self):
+        result = self.cds(*self.options(), '--tls', '--insecure-skip-verify')
+        self.assertExit(0, result)
+        self.assertIn('WARNING: TLS certificate verification is OFF',
+                      result.stderr)
+
+    def test_tls_asked_of_a_plain_server_is_1(self):
+        server = zeit.cds.testing.server_for(self)
+        result = self.cds(*self.options(server), '--tls')
+        self.assertExit(1, result)
+        self.assertIn('refused TLS (AUTH TLS)', result.stderr)
+        self.assertEqual([], os.listdir(server.root))
+
+    def test_tls_options_need_tls(self):
+        for option in [('--ca-file', self.layer.ca_file),
+                       ('--insecure-skip-verify',)]:
+            result = self.cds(*self.options(), *option)
+            self.assertExit(2, result)
+            self.assertIn('needs tls', result.stderr)
+
+
+class ZCMLCommandTest(CommandLineTestCase):
+
+    def site(self, **attributes):
+        attributes = ' '.join(f'{key}="{value}"'
+                              for key, value in attributes.items())
+        return self.write('site.zcml', f'''\
+<configure xmlns="http://namespaces.zope.org/zope"
+           xmlns:cds="http://namespaces.zeit.de/cds">
+  <include package="zeit.cds" />
+  <cds:connection name="partner-a" {attributes} />
+</configure>
+''')
+
+    def test_export_through_a_zcml_connection(self):
+        site = self.site(host=self.server.host, port=self.server.port,
+                         user='test', password_file=self.password_file)
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
+
+    def test_unknown_connection_is_2(self):
+        site = self.site(scheme='file', directory=self.scratch)
+        result = self.cds('--zcml', site, '--connection', 'partner-z',
+                          '--spool', self.store_dir)
+        self.assertExit(2, result)
+        self.assertIn("No CDS connection 'partner-z' is configured",
+                      result.stderr)
+
+    def test_broken_zcml_is_one_line_and_2(self):
+        site = self.site(host='h', port='70000', user='u',
+                         password_file=self.password_file)
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir)
+        self.assertExit(2, result)
+        self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
+        self.assertIn("Invalid value for 'port'", result.stderr)
+
+    def test_connection_settings_come_from_zcml_only(self):
+        site = self.site(scheme='file', directory=self.scratch)
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir, '--host', 'elsewhere')
+        self.assertExit(2, result)
+        self.assertIn('The ZCML connection declares host itself',
+                      result.stderr)
