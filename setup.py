@@ -25,6 +25,7 @@ setup(
             'cds-export = zeit.cds.cli:export_main',
             'cds-import = zeit.cds.cli:import_main',
             'cds-server = zeit.cds.server:main',
+            'cds-demo = zeit.cds.demo:demo_main',
         ],
     },
     install_requires=[

@@ -4,6 +4,7 @@ start. CDS partners run their own production servers."""
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 import pyftpdlib.authorizers
@@ -11,6 +12,7 @@ import pyftpdlib.handlers
 import pyftpdlib.ioloop
 import pyftpdlib.servers
 
+import zeit.cds.ftps
 from zeit.cds import config
 from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import ConfigurationError
@@ -78,7 +80,37 @@ def parser():
                    help='the port (default 2121; 0 picks a free one)')
     p.add_argument('--user', required=True, help='the one user')
     p.add_argument('--password-file', help='a file holding the password')
+    p.add_argument('--tls', action='store_true',
+                   help='insist on explicit TLS (FTPS) for logins and data')
+    p.add_argument('--certfile', help='the certificate (PEM) for --tls')
+    p.add_argument('--keyfile', help='its private key (PEM)')
     return p
+
+
+def tls_options(args):
+    """The handler options for --tls; without --certfile a certificate is
+    made, with its CA file beside it, in a new folder outside the root."""
+    if not args.tls:
+        if args.certfile or args.keyfile:
+            raise ConfigurationError('--certfile and --keyfile need --tls')
+        return {}
+    if bool(args.certfile) != bool(args.keyfile):
+        raise ConfigurationError('--certfile and --keyfile go together')
+    certfile, keyfile = args.certfile, args.keyfile
+    if certfile is None:
+        folder = tempfile.mkdtemp(prefix='cds-server-tls-')
+        made = zeit.cds.ftps.make_certificate(
+            folder, hosts=tuple(dict.fromkeys(
+                (args.host, 'localhost', '127.0.0.1', '::1'))))
+        certfile, keyfile = made.certfile, made.keyfile
+        print(f'Made a certificate for {args.host}; clients trust it with '
+              f'--ca-file {made.ca_file}', flush=True)
+    for path in (certfile, keyfile):
+        if not os.access(path, os.R_OK):
+            raise ConfigurationError(f'Cannot read {path}')
+    return dict(handler=pyftpdlib.handlers.TLS_FTPHandler,
+                certfile=certfile, keyfile=keyfile,
+                tls_control_required=True, tls_data_required=True)
 
 
 def port_number(value):
@@ -94,17 +126,22 @@ def main(argv=None):
             raise ConfigurationError(f'Root {args.root} is not a directory')
         password = config.read_password(args.password_file)
         server = EmbeddedServer(args.root, args.user, password,
-                                host=args.host, port=port_number(args.port))
+                                host=args.host, port=port_number(args.port),
+                                **tls_options(args))
     except ConfigurationError as e:
-        sys.exit(f'cds-server: error: {e}')
+        print(f'cds-server: error: {e}', file=sys.stderr)
+        sys.exit(e.exit_code)
     except OSError as e:
-        sys.exit(f'cds-server: error: cannot listen on {args.host} port '
-                 f'{args.port}: {e.strerror}')
+        print(f'cds-server: error: cannot listen on {args.host} port '
+              f'{args.port}: {e.strerror}', file=sys.stderr)
+        sys.exit(1)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *ignored: stop.set())
     with server:
-        print(f'Serving {args.root} at ftp://{server.host}:{server.port}/ '
-              f'for user {args.user}; stop with Ctrl-C', flush=True)
+        scheme = 'ftps' if args.tls else 'ftp'
+        print(f'Serving {args.root} at {scheme}://{server.host}:'
+              f'{server.port}/ for user {args.user}; stop with Ctrl-C',
+              flush=True)
         stop.wait()
     print('Stopped', flush=True)

@@ -3,6 +3,7 @@ import contextlib
 import logging
 import os
 
+import gocept.filestore.filestore
 import gocept.filestore.interfaces
 import zc.lockfile
 import zope.component
@@ -21,6 +22,18 @@ log = logging.getLogger(__name__)
 # leaves everything but those three alone.
 JOURNAL = 'cds-journal'
 EXPORT_JOURNAL = 'cds-export-journal'
+
+
+def make_spool(path, files):
+    """A prepared gocept.filestore in ``path`` with ``files`` (a dict of
+    name to bytes) waiting in ``new``."""
+    store = gocept.filestore.filestore.FileStore(path)
+    store.prepare()
+    for name, data in files.items():
+        with store.create(name, 'wb') as f:
+            f.write(data)
+        store.move(name, 'tmp', 'new')
+    return store
 
 
 @zope.component.adapter(gocept.filestore.interfaces.IFileStore)

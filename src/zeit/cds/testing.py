@@ -22,6 +22,7 @@ from OpenSSL import SSL
 import zeit.cds
 import zeit.cds.names
 import zeit.cds.server
+from zeit.cds.spool import make_spool  # noqa: F401 (for tests)
 
 USER = 'test'
 PASSWORD = 'testpw'
@@ -130,18 +131,6 @@ class LogCapture:
 
     def __exit__(self, *exc_info):
         self.uninstall()
-
-
-def make_spool(path, files):
-    """A prepared gocept.filestore in ``path`` with ``files`` (a dict of
-    name to bytes) waiting in ``new``."""
-    store = gocept.filestore.filestore.FileStore(path)
-    store.prepare()
-    for name, data in files.items():
-        with store.create(name, 'wb') as f:
-            f.write(data)
-        store.move(name, 'tmp', 'new')
-    return store
 
 
 def run_script(name, *args, env=None, timeout=60):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import unittest
 
 import zeit.cds.testing
 from zeit.cds import names
@@ -421,3 +422,91 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertExit(2, result)
         self.assertIn('The ZCML connection declares host itself',
                       result.stderr)
+
+
+class ServerCommandTest(CommandLineTestCase):
+
+    def serve(self, *args):
+        """A running cds-server; returns it and the lines it printed until
+        it said where it serves."""
+        root = os.path.join(self.scratch, 'root')
+        os.mkdir(root)
+        server = subprocess.Popen(
+            [sys.executable, '-c',
+             'from zeit.cds.server import main; main()',
+             '--root', root, '--user', 'test', '--port', '0', *args],
+            env=zeit.cds.testing.child_environment(
+                {'CDS_PASSWORD': 'testpw'}),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(server.stdout.close)
+        self.addCleanup(server.kill)
+        lines = []
+        for line in server.stdout:
+            lines.append(line)
+            if line.startswith('Serving '):
+                return server, root, lines
+        self.fail(''.join(lines))
+
+    def port_of(self, lines):
+        return lines[-1].split('://127.0.0.1:')[1].split('/')[0]
+
+    def stop(self, server):
+        server.terminate()
+        self.assertEqual(0, server.wait(timeout=30))
+        self.assertEqual('Stopped\n', server.stdout.read())
+
+    def test_serves_a_folder_until_terminated(self):
+        server, root, lines = self.serve()
+        result = self.cds(*self.options(port=self.port_of(lines)))
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        self.stop(server)
+
+    def test_tls_with_a_certificate_of_its_own(self):
+        server, root, lines = self.serve('--tls')
+        ca_file = lines[0].split('--ca-file ')[1].strip()
+        self.assertIn('ftps://', lines[-1])
+        result = self.cds(*self.options(port=self.port_of(lines)), '--tls',
+                          '--ca-file', ca_file)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        # Plain FTP is refused: no login without TLS.
+        result = self.cds(*self.options(port=self.port_of(lines)))
+        self.assertExit(1, result)
+        self.stop(server)
+
+    def test_bad_input_is_one_line_and_2(self):
+        for args, env, message in [
+                (['--root', '/nonexistent', '--user', 'u'],
+                 {'CDS_PASSWORD': 'x'}, 'Root /nonexistent is not a dir'),
+                (['--root', self.scratch, '--user', 'u'], {},
+                 'No password'),
+                (['--root', self.scratch, '--user', 'u', '--port', '70000'],
+                 {'CDS_PASSWORD': 'x'}, 'port 70000 is out of range'),
+                (['--root', self.scratch, '--user', 'u', '--certfile', 'c'],
+                 {'CDS_PASSWORD': 'x'}, '--certfile and --keyfile need'),
+                (['--user', 'u'], {}, 'the following arguments are '
+                 'required: --root')]:
+            with self.subTest(message):
+                result = self.cds(*args, env=env, script='cds-server')
+                self.assertExit(2, result)
+                self.assertEqual(1, len(result.stderr.splitlines()),
+                                 result.stderr)
+                self.assertIn(message, result.stderr)
+
+
+class QuickStartTest(unittest.TestCase):
+
+    def test_demo_round_trip_in_a_fresh_folder(self):
+        folder = tempfile.mkdtemp(prefix='cds-quick-')
+        self.addCleanup(zeit.cds.testing.remove_tree, folder)
+        result = zeit.cds.testing.run_script('cds-demo', '--folder', folder)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('Exported 3 files', result.stdout)
+        self.assertIn('Imported 2 files', result.stdout)
+        self.assertEqual(3, len(os.listdir(
+            os.path.join(folder, 'cds-server', 'incoming'))))
+        self.assertEqual(['agentur-0001.xml', 'agentur-0002.xml'], sorted(
+            os.listdir(os.path.join(folder, 'import-spool', 'new'))))
+        self.assertEqual([], os.listdir(
+            os.path.join(folder, 'export-spool', 'new')))
