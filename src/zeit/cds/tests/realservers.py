@@ -25,6 +25,7 @@ import fcntl
 import glob
 import os
 import pwd
+import random
 import secrets
 import shutil
 import signal
@@ -59,13 +60,15 @@ def free_port():
 def free_port_range(count):
     """``count`` consecutive ports that are free on 127.0.0.1 now.
 
-    The first comes from the OS; the others are checked by binding them,
-    and another first port is drawn when one of them is taken. A machine
-    busy with loopback connections has few free runs of ports, so the
-    ranges asked for are short.
+    They are drawn at random below the OS's range of ephemeral ports:
+    that is where the client sides of many short loopback connections
+    linger in TIME_WAIT on a busy machine, so free runs are rare there.
     """
+    with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+        ephemeral = int(f.read().split()[0])
+    rng = random.Random()
     for _ in range(200):
-        first = free_port()
+        first = rng.randrange(10000, ephemeral - count)
         ports = range(first, first + count)
         if _all_free(ports):
             return ports
