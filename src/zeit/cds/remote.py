@@ -185,7 +185,13 @@ class FTPTarget:
         partial = names.partial_name(name)
         expected = os.fstat(fileobj.fileno()).st_size
         with _translated(TransferError, f'Cannot upload file {name}'):
-            self._store(partial, fileobj)
+            try:
+                self._store(partial, fileobj)
+            except (ftplib.Error, _DataConnectionBroken):
+                # Whatever arrived must not block the next attempt (some
+                # servers never overwrite a file).
+                self._discard(partial)
+                raise
             self._check_size(name, expected)
             if before_publish is not None:
                 before_publish()
@@ -226,7 +232,7 @@ class FTPTarget:
 
     def _discard(self, name):
         # Tidying up after a refusal: the refusal is what gets reported.
-        with contextlib.suppress(ftplib.error_perm):
+        with contextlib.suppress(ftplib.error_perm, ftplib.error_temp):
             self._ftp.delete(name)
 
     def _store(self, name, fileobj):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import time
 import unittest
 
 import zeit.cds.testing
@@ -188,6 +189,18 @@ class ExitCodeTest(CommandLineTestCase):
         self.assertIn("ERROR: CDS directory / is locked: lock file 'read'",
                       result.stderr)
         self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_old_lock_is_broken_only_when_asked(self):
+        lock = os.path.join(self.server.root, names.READ_LOCK)
+        with open(lock, 'w') as f:
+            f.write('partner reading\n')
+        two_hours_ago = time.time() - 7200
+        os.utime(lock, (two_hours_ago, two_hours_ago))
+        self.assertExit(75, self.cds(*self.options()))
+        result = self.cds(*self.options(**{'break-lock-older-than': '3600'}))
+        self.assertExit(0, result)
+        self.assertIn('WARNING: Breaking lock file read, 72', result.stderr)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
 
     def test_busy_spool_is_75(self):
         store = zeit.cds.testing.make_spool(self.store_dir, {})

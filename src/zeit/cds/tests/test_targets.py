@@ -10,6 +10,7 @@ import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.exporter import Exporter
 from zeit.cds.filetarget import FileTarget
+from zeit.cds.importer import Importer
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import RemoteDirectoryError
@@ -75,6 +76,35 @@ class TargetStories:
         target.connect()
         self.addCleanup(target.close)
         self.assertEqual(sorted(FILES), target.names())
+
+    def offer(self, files):
+        for name, data in files.items():
+            with open(os.path.join(self.remote_root, name), 'wb') as f:
+                f.write(data)
+
+    def import_(self):
+        return Importer(FileStoreSpool(self.store), self.make_target()).run()
+
+    def test_import_delivers_every_file_once_and_removes_it(self):
+        os.rename(os.path.join(self.store_dir, 'new'),
+                  os.path.join(self.store_dir, 'exported'))
+        os.mkdir(os.path.join(self.store_dir, 'new'))
+        self.offer(FILES)
+        self.offer({names.partial_name('half.xml'): b'half'})
+        summary = self.import_()
+        self.assertEqual([names.partial_name('half.xml')], self.remote())
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+        for name, data in FILES.items():
+            with open(os.path.join(self.store_dir, 'new', name), 'rb') as f:
+                self.assertEqual(data, f.read())
+        self.assertEqual((3, 20), (summary.files, summary.bytes))
+
+    def test_foreign_lock_makes_the_import_back_off(self):
+        self.offer({'a.xml': b'A', names.WRITE_LOCK: b'partner\n'})
+        with self.assertRaises(RemoteLocked):
+            self.import_()
+        self.assertEqual(['a.xml', names.WRITE_LOCK], self.remote())
+        self.assertEqual([], self.spool_files('tmp'))
 
     def test_missing_directory(self):
         target = self.make_target()
