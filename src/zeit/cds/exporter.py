@@ -19,22 +19,15 @@ from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import TransferError
-from zeit.cds.transfer import RECONNECT_DELAYS
 from zeit.cds.transfer import Run
+from zeit.cds.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
 
 @zope.component.adapter(ISpool, IRemoteTarget)
 @zope.interface.implementer(IExporter)
-class Exporter:
-
-    break_lock_older_than = None
-    reconnect_delays = RECONNECT_DELAYS
-
-    def __init__(self, spool, target):
-        self.spool = spool
-        self.target = target
+class Exporter(Transfer):
 
     def run(self):
         with Run(self, names.WRITE_LOCK, 'upload_dir') as run:

@@ -14,16 +14,9 @@ from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import TransferError
+from zeit.cds.oserrors import reported_as
 
 CHUNK_SIZE = 1024 * 1024
-
-
-@contextlib.contextmanager
-def _translated(error, message):
-    try:
-        yield
-    except OSError as e:
-        raise error(f'{message}: {e.strerror}') from e
 
 
 @zope.interface.implementer(IRemoteTarget)
@@ -52,7 +45,7 @@ class FileTarget:
                 f'Cannot enter directory {self.directory}: not a directory')
 
     def names(self):
-        with _translated(RemoteDirectoryError,
+        with reported_as(RemoteDirectoryError,
                          f'Cannot list directory {self.directory}'):
             with os.scandir(self.directory) as entries:
                 return sorted(entry.name for entry in entries
@@ -62,7 +55,7 @@ class FileTarget:
         partial = self._path(names.partial_name(name))
         expected = os.fstat(fileobj.fileno()).st_size
         try:
-            with _translated(TransferError, f'Cannot upload file {name}'):
+            with reported_as(TransferError, f'Cannot upload file {name}'):
                 with open(partial, 'wb') as f:
                     shutil.copyfileobj(fileobj, f, CHUNK_SIZE)
                     f.flush()
@@ -77,7 +70,7 @@ class FileTarget:
         return expected
 
     def finish_upload(self, name, size):
-        with _translated(TransferError, f'Cannot finish uploading {name}'):
+        with reported_as(TransferError, f'Cannot finish uploading {name}'):
             try:
                 self._check_size(name, size)
             except FileNotFoundError:
@@ -95,28 +88,28 @@ class FileTarget:
                 f'of {expected} bytes')
 
     def download(self, name, fileobj):
-        with _translated(TransferError, f'Cannot download file {name}'):
+        with reported_as(TransferError, f'Cannot download file {name}'):
             with open(self._path(name), 'rb') as f:
                 shutil.copyfileobj(f, fileobj, CHUNK_SIZE)
                 return f.tell()
 
     def read(self, name):
-        with _translated(TransferError, f'Cannot read file {name}'):
+        with reported_as(TransferError, f'Cannot read file {name}'):
             with open(self._path(name), 'rb') as f:
                 return f.read()
 
     def modified(self, name):
-        with _translated(TransferError, f'Cannot get the time of {name}'):
+        with reported_as(TransferError, f'Cannot get the time of {name}'):
             stamp = os.stat(self._path(name)).st_mtime
         return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
 
     def write(self, name, data):
-        with _translated(TransferError, f'Cannot store file {name}'):
+        with reported_as(TransferError, f'Cannot store file {name}'):
             with open(self._path(name), 'wb') as f:
                 f.write(data)
 
     def remove(self, name):
-        with _translated(TransferError, f'Cannot remove file {name}'):
+        with reported_as(TransferError, f'Cannot remove file {name}'):
             os.remove(self._path(name))
 
     def close(self):

@@ -20,22 +20,15 @@ from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteNameError
 from zeit.cds.interfaces import TransferError
-from zeit.cds.transfer import RECONNECT_DELAYS
 from zeit.cds.transfer import Run
+from zeit.cds.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
 
 @zope.component.adapter(ISpool, IRemoteTarget)
 @zope.interface.implementer(IImporter)
-class Importer:
-
-    break_lock_older_than = None
-    reconnect_delays = RECONNECT_DELAYS
-
-    def __init__(self, spool, target):
-        self.spool = spool
-        self.target = target
+class Importer(Transfer):
 
     def run(self):
         with Run(self, names.READ_LOCK, 'download_dir') as run:

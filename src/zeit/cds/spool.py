@@ -12,6 +12,7 @@ import zope.interface
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import SpoolBusy
+from zeit.cds.oserrors import reported_as
 
 # Beside tmp/new/cur, where gocept.filestore never looks.
 LOCK_FILE = 'cds.lock'
@@ -66,33 +67,24 @@ class FileStoreSpool:
             ) from e
         except OSError as e:
             raise LocalFileError(
-                f'Cannot lock spool {self.path}: {e.strerror}') from e
+                f'Cannot lock spool {self.path}: {e.strerror or e}') from e
         try:
             yield
         finally:
             lock.close()
 
     def waiting(self):
-        try:
+        with reported_as(LocalFileError, f'Cannot list spool {self.path}'):
             return sorted(os.listdir(self._path('new')))
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot list spool {self.path}: {e.strerror}') from e
 
     def open(self, name):
-        try:
+        with reported_as(LocalFileError, f'Cannot read file {name}'):
             return open(self._path('new', name), 'rb')
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot read file {name}: {e.strerror}') from e
 
     def publishing(self, name):
-        try:
+        with reported_as(LocalFileError,
+                         f'Cannot journal the export of file {name}'):
             self._publishing.note(name, self._identity(name))
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot journal the export of file {name}: {e.strerror}'
-            ) from e
 
     def _identity(self, name):
         # What tells this file from a newer one of the same name that
@@ -102,7 +94,8 @@ class FileStoreSpool:
 
     def published(self):
         found = []
-        try:
+        with reported_as(LocalFileError, 'Cannot read the export journal '
+                         f'of spool {self.path}'):
             for name in self._publishing.names():
                 try:
                     unchanged = (self._publishing.read(name)
@@ -113,37 +106,25 @@ class FileStoreSpool:
                     found.append(name)
                 else:
                     self._publishing.forget(name)
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot read the export journal of spool {self.path}: '
-                f'{e.strerror}') from e
         return found
 
     def unpublished(self, name):
-        try:
+        with reported_as(LocalFileError, 'Cannot clear the export journal '
+                         f'entry of file {name}'):
             self._publishing.forget(name)
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot clear the export journal entry of file {name}: '
-                f'{e.strerror}') from e
 
     def mark_exported(self, name):
-        try:
+        with reported_as(LocalFileError,
+                         f"Cannot move file {name} from 'new' to 'cur'"):
             self.store.move(name, 'new', 'cur')
             self._publishing.forget(name)
-        except OSError as e:
-            raise LocalFileError(
-                f"Cannot move file {name} from 'new' to 'cur': "
-                f'{e.strerror}') from e
 
     @contextlib.contextmanager
     def receiving(self, name):
         path = self._path('tmp', name)
-        try:
+        with reported_as(LocalFileError,
+                         f'Cannot create file {name} in tmp'):
             f = open(path, 'wb')
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot create file {name} in tmp: {e.strerror}') from e
         try:
             with f:
                 yield f
@@ -178,7 +159,8 @@ class FileStoreSpool:
         _remove_quietly(path)
 
     def received(self):
-        try:
+        with reported_as(LocalFileError, 'Cannot finish the deliveries '
+                         f'journalled in spool {self.path}'):
             journalled = self._journal.names()
             for name in journalled:
                 if os.path.exists(self._path('tmp', name)):
@@ -186,19 +168,12 @@ class FileStoreSpool:
                     _fsync_directory(self._path('new'))
                     log.warning("Finished moving file %s from 'tmp' to "
                                 "'new' for an interrupted run", name)
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot finish the deliveries journalled in spool '
-                f'{self.path}: {e.strerror}') from e
         return journalled
 
     def forget(self, name):
-        try:
+        with reported_as(LocalFileError,
+                         f'Cannot clear the journal entry of file {name}'):
             self._journal.forget(name)
-        except OSError as e:
-            raise LocalFileError(
-                f'Cannot clear the journal entry of file {name}: '
-                f'{e.strerror}') from e
 
 
 class Journal:

@@ -21,6 +21,18 @@ log = logging.getLogger(__name__)
 RECONNECT_DELAYS = (1, 4, 15)
 
 
+class Transfer:
+    """What exporter and importer share: their spool and target, and the
+    settings of their runs."""
+
+    break_lock_older_than = None
+    reconnect_delays = RECONNECT_DELAYS
+
+    def __init__(self, spool, target):
+        self.spool = spool
+        self.target = target
+
+
 class Run:
     """One run against the CDS, as a context manager.
 

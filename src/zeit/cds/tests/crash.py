@@ -12,6 +12,7 @@ reads the call as JSON from stdin (so that no password shows in argv).
 
 Every wait is bounded, so a crash test can fail but never hang.
 """
+import collections
 import dataclasses
 import importlib
 import json
@@ -24,6 +25,7 @@ import sys
 import threading
 
 import zeit.cds.testing
+from zeit.cds.tests.test_components import SpoolTestCase
 
 # The longest any wait of the harness may take, in seconds.
 TIMEOUT = 15
@@ -244,6 +246,48 @@ class _HeldProducer:
             self.hold.wait('RETR', self.name)
         self.chunks += 1
         return self.producer.more()
+
+
+class CrashTestCase(SpoolTestCase):
+    """A test of runs killed at chosen points, against a server of its own
+    (``self.server``) that can hold a command up (``self.hold``).
+
+    A subclass sets ``function`` (the dotted name of the call under test,
+    which takes the spool, host, port, user, password and directory), and
+    ``consume()``: what the other side takes away between runs, so that a
+    second delivery of a file would show."""
+
+    layer = zeit.cds.testing.FTP_LAYER
+    function = None
+
+    def setUp(self):
+        super().setUp()
+        self.hold = Hold()
+        handler = type('HoldingHandler', (HoldingHandler,),
+                       {'hold': self.hold})
+        self.server = zeit.cds.testing.server_for(self, handler)
+        # Runs after the server's stop: a held-up server must not wait.
+        self.addCleanup(self.hold.release)
+        self.call = Call(self.function, (
+            self.store_dir, self.server.host, self.server.port,
+            zeit.cds.testing.USER, zeit.cds.testing.PASSWORD, '/'))
+        # What the other side took: name -> the contents it got.
+        self.consumed = collections.defaultdict(list)
+
+    def consume(self):
+        raise NotImplementedError
+
+    def kill(self, kill_point, hold=None):
+        """Run the call and kill it at ``kill_point``, with the server
+        holding ``hold`` (command, name); returns the child's lines."""
+        run = ChildRun(self.call, kill_point)
+        if hold is not None:
+            self.hold.arm(*hold, run.note)
+        outcome = run.run()
+        self.hold.release()
+        self.assertTrue(outcome.killed, outcome)
+        self.consume()
+        return '\n'.join(outcome.lines)
 
 
 def main():

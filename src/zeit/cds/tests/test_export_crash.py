@@ -1,15 +1,12 @@
 """Export runs killed with SIGKILL at random moments: once a run gets
 through, every file is on the CDS exactly once with its exact bytes, none
 partial, the spool's new empty and cur full, no lock left behind."""
-import collections
 import os
 import random
-import tempfile
 
 import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.tests import crash
-from zeit.cds.tests.test_components import SpoolTestCase
 
 # Kill/restart rounds at random moments, besides the exact ones.
 RANDOM_ROUNDS = 6
@@ -25,32 +22,17 @@ def waiting_files():
     return files
 
 
-class ExportCrashTest(SpoolTestCase):
+class ExportCrashTest(crash.CrashTestCase):
 
-    layer = zeit.cds.testing.FTP_LAYER
+    function = 'zeit.cds.main.export'
 
     def setUp(self):
         super().setUp()
-        self.hold = crash.Hold()
-        root = tempfile.mkdtemp(prefix='cds-ftp-')
-        self.addCleanup(zeit.cds.testing.remove_tree, root)
-        handler = type('HoldingHandler', (crash.HoldingHandler,),
-                       {'hold': self.hold})
-        self.server = zeit.cds.testing.FTPServerThread(root, handler).start()
-        self.addCleanup(self.server.stop)
-        # Runs after the server's stop: a held-up server must not wait.
-        self.addCleanup(self.hold.release)
         self.files = waiting_files()
         zeit.cds.testing.make_spool(self.store_dir, self.files)
-        self.call = crash.Call('zeit.cds.main.export', (
-            self.store_dir, self.server.host, self.server.port,
-            zeit.cds.testing.USER, zeit.cds.testing.PASSWORD, '/'))
-        # What the partner took from the CDS: name -> the contents it got.
-        self.consumed = collections.defaultdict(list)
 
     def consume(self):
-        """Take every published file from the CDS, as the partner does, so
-        that a second upload of a file would show."""
+        """Take every published file from the CDS, as the partner does."""
         for name in os.listdir(self.server.root):
             if names.is_reserved(name):
                 continue
@@ -58,16 +40,6 @@ class ExportCrashTest(SpoolTestCase):
             with open(path, 'rb') as f:
                 self.consumed[name].append(f.read())
             os.remove(path)
-
-    def kill(self, kill_point, hold=None):
-        run = crash.ChildRun(self.call, kill_point)
-        if hold is not None:
-            self.hold.arm(*hold, run.note)
-        outcome = run.run()
-        self.hold.release()
-        self.assertTrue(outcome.killed, outcome)
-        self.consume()
-        return '\n'.join(outcome.lines)
 
     def test_killed_anywhere_every_file_arrives_exactly_once(self):
         held = crash.KillPoint(r'^\[server\] holding ')

@@ -1,14 +1,10 @@
 """Import runs killed with SIGKILL at many points deliver every file to
 the spool's ``new`` exactly once, once a run gets through."""
-import collections
 import os
 import random
-import tempfile
 
-import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.tests import crash
-from zeit.cds.tests.test_components import SpoolTestCase
 
 # The file held up in the middle of its download; much larger than the
 # first chunk the server sends.
@@ -27,30 +23,16 @@ def offered_files():
     return files
 
 
-class ImportCrashTest(SpoolTestCase):
+class ImportCrashTest(crash.CrashTestCase):
 
-    layer = zeit.cds.testing.FTP_LAYER
+    function = 'zeit.cds.main.import_'
 
     def setUp(self):
         super().setUp()
-        self.hold = crash.Hold()
-        root = tempfile.mkdtemp(prefix='cds-ftp-')
-        self.addCleanup(zeit.cds.testing.remove_tree, root)
-        handler = type('HoldingHandler', (crash.HoldingHandler,),
-                       {'hold': self.hold})
-        self.server = zeit.cds.testing.FTPServerThread(root, handler).start()
-        self.addCleanup(self.server.stop)
-        # Runs after the server's stop: a held-up server must not wait.
-        self.addCleanup(self.hold.release)
         self.files = offered_files()
         for name, data in self.files.items():
-            with open(os.path.join(root, name), 'wb') as f:
+            with open(os.path.join(self.server.root, name), 'wb') as f:
                 f.write(data)
-        self.call = crash.Call('zeit.cds.main.import_', (
-            self.store_dir, self.server.host, self.server.port,
-            zeit.cds.testing.USER, zeit.cds.testing.PASSWORD, '/'))
-        # What zeit.cms took from new: name -> the contents it got.
-        self.consumed = collections.defaultdict(list)
 
     def consume(self):
         """Take every file from new, as zeit.cms does between runs."""
@@ -64,17 +46,9 @@ class ImportCrashTest(SpoolTestCase):
         return sorted(os.listdir(self.server.root))
 
     def kill(self, kill_point, hold=None):
-        """Run an import and kill it at ``kill_point``, with the server
-        holding ``hold`` (command, name); returns the child's lines."""
-        run = crash.ChildRun(self.call, kill_point)
-        if hold is not None:
-            self.hold.arm(*hold, run.note)
-        outcome = run.run()
-        self.hold.release()
-        self.assertTrue(outcome.killed, outcome)
+        lines = super().kill(kill_point, hold)
         self.assertIn(names.READ_LOCK, self.remote(), 'lock left behind')
-        self.consume()
-        return '\n'.join(outcome.lines)
+        return lines
 
     def test_killed_anywhere_every_file_arrives_exactly_once(self):
         held = crash.KillPoint(r'^\[server\] holding ')
