@@ -137,19 +137,19 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertIn('Would export file a-file\n'
                       'Would export file b.xml\n', result.stderr)
 
-    def test_config_file_with_override(self):
-        config = self.write('cds.ini', f'''\
+    def config(self, directory, more=''):
+        return self.write('cds.ini', f'''\
 [partner-a]
 spool = {self.store_dir}
 host = {self.server.host}
 port = {self.server.port}
 user = test
-dir = /missing
+dir = {directory}
 password-file = {self.password_file}
+{more}''')
 
-[partner-b]
-host = elsewhere
-''')
+    def test_config_file_with_override(self):
+        config = self.config('/missing', '[partner-b]\nhost = elsewhere\n')
         result = self.cds('--config', config, '--section', 'partner-a',
                           '--dir', '/')
         self.assertExit(0, result)
@@ -157,16 +157,7 @@ host = elsewhere
 
     def test_config_file_alone(self):
         os.mkdir(os.path.join(self.server.root, 'incoming'))
-        config = self.write('cds.ini', f'''\
-[partner-a]
-spool = {self.store_dir}
-host = {self.server.host}
-port = {self.server.port}
-user = test
-dir = /incoming
-password-file = {self.password_file}
-''')
-        self.assertExit(0, self.cds('--config', config))
+        self.assertExit(0, self.cds('--config', self.config('/incoming')))
         self.assertEqual(sorted(FILES), sorted(
             os.listdir(os.path.join(self.server.root, 'incoming'))))
 
