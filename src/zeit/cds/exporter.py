@@ -6,6 +6,7 @@ moved to ``cur``, which clears the note. A run killed on that way leaves
 the file in ``new``; with a note, the next run only finishes the rename
 (or sees it done) instead of uploading the file a second time.
 """
+import functools
 import logging
 import os
 
@@ -14,11 +15,14 @@ import zope.interface
 
 from zeit.cds import names
 from zeit.cds.events import FileExported
+from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import TransferError
+from zeit.cds.parallel import batches
+from zeit.cds.parallel import run_batches
 from zeit.cds.transfer import Run
 from zeit.cds.transfer import Transfer
 
@@ -32,51 +36,62 @@ class Exporter(Transfer):
     def run(self):
         with Run(self, names.WRITE_LOCK, 'upload_dir') as run:
             waiting = self.spool.waiting()
-            interrupted = set(self.spool.published())
             run.start(waiting)
-            for name in waiting:
-                if name in interrupted:
-                    run.attempt(self._finish, run, name)
-                else:
-                    run.attempt(self._export, run, name)
+            # Names noted as about to be renamed, across attempts.
+            noted = set(self.spool.published())
+            for name in sorted(noted):
+                run.attempt(self._finish, run, self.target, name, noted)
+            fresh = [name for name in waiting if name not in noted]
+            run_batches(
+                run, functools.partial(self._export, run, noted=noted),
+                batches(fresh, self.connections), self.connections)
         return run.summary
 
     def plan(self):
         with Run(self, names.WRITE_LOCK, 'upload_dir', dry_run=True):
             return self.spool.waiting()
 
-    def _export(self, run, name):
-        noted = []
+    def _export(self, run, target, batch, noted):
+        # An attempt before this one may have got some of the batch as far
+        # as their renaming; those must not be uploaded a second time.
+        for name in [name for name in batch if name in noted]:
+            self._finish(run, target, name, noted)
+        batch = [name for name in batch if name not in noted]
 
-        def note():
-            self.spool.publishing(name)
-            noted.append(name)
+        def note(publishing):
+            for name in publishing:
+                self.spool.publishing(name)
+                noted.add(name)
 
-        try:
-            with self.spool.open(name) as f:
-                size = self.target.upload(name, f, before_publish=note)
-        except (LocalFileError, TransferError) as e:
-            if noted:
-                # The server refused the rename: the file is not on the
-                # CDS, and the next run must upload it again.
-                self.spool.unpublished(name)
-            run.failed(name, e)
-            return
-        log.info('Uploaded file %s', name)
-        self._exported(run, name, size)
+        results = target.upload_all(
+            [(name, functools.partial(self.spool.open, name))
+             for name in batch], before_publish=note)
+        for name in batch:
+            result = results[name]
+            if isinstance(result, CDSError):
+                if name in noted:
+                    # Refused: the file is not on the CDS, and the next
+                    # run must upload it again.
+                    self.spool.unpublished(name)
+                    noted.discard(name)
+                run.failed(name, result)
+                continue
+            log.info('Uploaded file %s', name)
+            self._exported(run, name, result, noted)
 
-    def _finish(self, run, name):
-        """An interrupted run had ``name`` complete on the server; it may
-        have renamed it already. Never upload it twice."""
+    def _finish(self, run, target, name, noted):
+        """An interrupted run (or attempt) had ``name`` complete on the
+        server; it may have renamed it already. Never upload it twice."""
         try:
             with self.spool.open(name) as f:
                 size = os.fstat(f.fileno()).st_size
-            renamed_now = self.target.finish_upload(name, size)
+            renamed_now = target.finish_upload(name, size)
         except TransferError as e:
             # The temporary upload is not what it was; start afresh.
             log.warning('%s; uploading it again', e)
             self.spool.unpublished(name)
-            self._export(run, name)
+            noted.discard(name)
+            self._export(run, target, [name], noted)
             return
         except LocalFileError as e:
             run.failed(name, e)
@@ -87,9 +102,10 @@ class Exporter(Transfer):
         else:
             log.warning('File %s was uploaded by an interrupted run; not '
                         'uploading it again', name)
-        self._exported(run, name, size)
+        self._exported(run, name, size, noted)
 
-    def _exported(self, run, name, size):
+    def _exported(self, run, name, size, noted):
         self.spool.mark_exported(name)
+        noted.discard(name)
         log.info("Moved file %s from 'new' to 'cur'", name)
         run.succeeded(FileExported(self, name, size=size))

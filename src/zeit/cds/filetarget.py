@@ -12,6 +12,7 @@ import zope.interface
 from zeit.cds import names
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.oserrors import reported_as
@@ -36,6 +37,9 @@ class FileTarget:
     def __repr__(self):
         return f'<FileTarget {self.directory}>'
 
+    def another(self):
+        return type(self)(directory=self.directory)
+
     def _path(self, name):
         return os.path.join(self.directory, name)
 
@@ -51,7 +55,30 @@ class FileTarget:
                 return sorted(entry.name for entry in entries
                               if entry.is_file(follow_symlinks=False))
 
-    def upload(self, name, fileobj, before_publish=None):
+    def upload_all(self, files, before_publish=None):
+        results = {}
+        complete = []
+        for name, open_file in files:
+            try:
+                with open_file() as f:
+                    complete.append((name, self._store_partial(name, f)))
+            except (LocalFileError, TransferError) as e:
+                results[name] = e
+        if complete and before_publish is not None:
+            before_publish([name for name, size in complete])
+        for name, size in complete:
+            try:
+                with reported_as(TransferError, f'Cannot upload file {name}'):
+                    os.rename(self._path(names.partial_name(name)),
+                              self._path(name))
+            except TransferError as e:
+                self._discard(name)
+                results[name] = e
+            else:
+                results[name] = size
+        return results
+
+    def _store_partial(self, name, fileobj):
         partial = self._path(names.partial_name(name))
         expected = os.fstat(fileobj.fileno()).st_size
         try:
@@ -61,13 +88,14 @@ class FileTarget:
                     f.flush()
                     os.fsync(f.fileno())
                 self._check_size(name, expected)
-                if before_publish is not None:
-                    before_publish()
-                os.rename(partial, self._path(name))
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(partial)
+        except TransferError:
+            self._discard(name)
+            raise
         return expected
+
+    def _discard(self, name):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._path(names.partial_name(name)))
 
     def finish_upload(self, name, size):
         with reported_as(TransferError, f'Cannot finish uploading {name}'):
@@ -79,10 +107,9 @@ class FileTarget:
         return True
 
     def _check_size(self, name, expected):
-        partial = self._path(names.partial_name(name))
-        actual = os.path.getsize(partial)
+        actual = os.path.getsize(self._path(names.partial_name(name)))
         if actual != expected:
-            os.remove(partial)
+            self._discard(name)
             raise TransferError(
                 f'Cannot upload file {name}: the folder has {actual} '
                 f'of {expected} bytes')

@@ -37,6 +37,7 @@ from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import TLSError
 from zeit.cds.remote import FTPTarget
 from zeit.cds.remote import _printable
+from zeit.cds.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class _TLSSocket(ssl.SSLSocket):
         super().__exit__(exc_type, exc_value, traceback)
 
 
-class _TLSSession(ftplib.FTP_TLS):
+class _TLSSession(ftplib.FTP_TLS, Session):
     """ftplib's FTP_TLS, with TLS made obligatory for everything.
 
     ``connect`` secures the control connection at once; ``login`` then
@@ -131,7 +132,7 @@ class _TLSSession(ftplib.FTP_TLS):
         # FTP_TLS.ntransfercmd would wrap the data connection only after
         # PROT P, and without the control connection's session. Here no
         # data connection is ever in the clear.
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        conn, size = Session.ntransfercmd(self, cmd, rest)
         try:
             conn = self.context.wrap_socket(
                 conn, server_hostname=self.host, session=self.sock.session)

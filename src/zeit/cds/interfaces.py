@@ -96,6 +96,10 @@ class IRemoteTarget(zope.interface.Interface):
 
     directory = zope.interface.Attribute('The remote directory.')
 
+    def another():
+        """A new, unconnected target with the same settings: one more
+        connection for parallel transfers."""
+
     def connect():
         """Open the session: connect, log in, enter the directory.
 
@@ -105,13 +109,17 @@ class IRemoteTarget(zope.interface.Interface):
     def names():
         """The names of the plain files in the directory, sorted."""
 
-    def upload(name, fileobj, before_publish=None):
-        """Store the binary file ``fileobj`` under ``name``, atomically.
+    def upload_all(files, before_publish=None):
+        """Store each file of ``files``, (name, open) pairs where ``open()``
+        opens the local file for reading in binary mode, atomically.
 
-        The content is written under a temporary name first and renamed
-        to ``name`` only after its size on the server was verified, so
-        ``name`` never shows partial content. ``before_publish``, when
-        given, is called between the two. Returns the size in bytes.
+        Each is written under a temporary name first and renamed to its
+        name only after its size on the server was verified, so a name
+        never shows partial content. ``before_publish``, when given, is
+        called with the names about to be renamed. Returns a dict: for
+        each name its size in bytes, or the CDSError (TransferError,
+        LocalFileError) that kept it from arriving. Raises
+        ConnectionLost when the session breaks.
         """
 
     def finish_upload(name, size):

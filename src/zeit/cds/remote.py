@@ -4,6 +4,7 @@ ftplib's errors are translated into zeit.cds's exception family here and
 nowhere else (see ``_translated``).
 """
 import contextlib
+import copy
 import datetime
 import ftplib
 import io
@@ -21,6 +22,7 @@ from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import TransferError
+from zeit.cds.session import Session
 
 CHUNK_SIZE = 256 * 1024
 
@@ -92,9 +94,14 @@ class FTPTarget:
     def __repr__(self):
         return f'<FTPTarget {self.description}, directory {self.directory}>'
 
+    def another(self):
+        twin = copy.copy(self)
+        twin._ftp = None
+        return twin
+
     def _new_session(self):
         """The ftplib object for one session; FTPS returns its own."""
-        return ftplib.FTP(timeout=self.timeout, encoding='utf-8')
+        return Session(timeout=self.timeout, encoding='utf-8')
 
     def connect(self):
         self._ftp = self._new_session()
@@ -181,54 +188,92 @@ class FTPTarget:
             raise _DataConnectionBroken(
                 f'data connection broke: {_printable(broken)}')
 
-    def upload(self, name, fileobj, before_publish=None):
-        partial = names.partial_name(name)
-        expected = os.fstat(fileobj.fileno()).st_size
-        with _translated(TransferError, f'Cannot upload file {name}'):
+    def upload_all(self, files, before_publish=None):
+        results = {}
+        stored = []
+        for name, open_file in files:
             try:
-                self._store(partial, fileobj)
-            except (ftplib.Error, _DataConnectionBroken):
-                # Whatever arrived must not block the next attempt (some
-                # servers never overwrite a file).
-                self._discard(partial)
-                raise
-            self._check_size(name, expected)
-            if before_publish is not None:
-                before_publish()
-            self._rename(partial, name)
-        return expected
+                with _translated(TransferError, f'Cannot upload file {name}'):
+                    with open_file() as f:
+                        stored.append((name, self._store_partial(name, f)))
+            except (LocalFileError, TransferError) as e:
+                results[name] = e
+        with _translated(TransferError, 'Cannot upload files'):
+            complete = self._complete(stored, results)
+            if complete and before_publish is not None:
+                before_publish([name for name, size in complete])
+            self._publish(complete, results)
+        return results
+
+    def _store_partial(self, name, fileobj):
+        partial = names.partial_name(name)
+        try:
+            self._store(partial, fileobj)
+        except (ftplib.Error, _DataConnectionBroken):
+            # Whatever arrived must not block the next attempt (some
+            # servers never overwrite a file).
+            self._discard(partial)
+            raise
+        return os.fstat(fileobj.fileno()).st_size
+
+    def _complete(self, stored, results):
+        """The stored uploads that have all their bytes on the server, as
+        (name, size); one round trip for all."""
+        replies = self._ftp.pipeline([
+            'SIZE ' + names.partial_name(name) for name, size in stored])
+        complete = []
+        for (name, expected), reply in zip(stored, replies):
+            actual = (None if isinstance(reply, ftplib.Error)
+                      else int(reply.split()[1]))
+            if actual == expected:
+                complete.append((name, expected))
+                continue
+            self._discard(names.partial_name(name))
+            results[name] = TransferError(
+                f'Cannot upload file {name}: ' + (
+                    _printable(reply) if actual is None else
+                    f'the server has {actual} of {expected} bytes'))
+        return complete
+
+    def _publish(self, complete, results):
+        """Rename the complete uploads to their final names; one round
+        trip for all."""
+        replies = iter(self._ftp.pipeline([
+            command for name, size in complete
+            for command in ('RNFR ' + names.partial_name(name),
+                            'RNTO ' + name)]))
+        for (name, size), rnfr, rnto in zip(complete, replies, replies):
+            refusal = next((reply for reply in (rnfr, rnto)
+                            if isinstance(reply, ftplib.Error)), None)
+            if refusal is None:
+                results[name] = size
+                continue
+            # A server that never replaces a file (ProFTPD without
+            # AllowOverwrite) would refuse the next run's upload of the
+            # partial name as well.
+            self._discard(names.partial_name(name))
+            results[name] = TransferError(
+                f'Cannot upload file {name}: {_printable(refusal)}')
 
     def finish_upload(self, name, size):
+        partial = names.partial_name(name)
+        results = {}
         with _translated(TransferError, f'Cannot finish uploading {name}'):
             try:
-                self._check_size(name, size)
+                actual = self._ftp.size(partial)
             except ftplib.error_perm as e:
                 if not str(e).startswith('550'):
                     raise
                 return False  # No such file: it was renamed already.
-            self._rename(names.partial_name(name), name)
+            if actual != size:
+                self._discard(partial)
+                raise TransferError(
+                    f'Cannot finish uploading {name}: the server has '
+                    f'{actual} of {size} bytes')
+            self._publish([(name, size)], results)
+        if isinstance(results[name], TransferError):
+            raise results[name]
         return True
-
-    def _check_size(self, name, expected):
-        """Whether the temporary upload of ``name`` has all its bytes;
-        removes it when not."""
-        partial = names.partial_name(name)
-        actual = self._ftp.size(partial)
-        if actual != expected:
-            self._ftp.delete(partial)
-            raise TransferError(
-                f'Cannot upload file {name}: the server has {actual} '
-                f'of {expected} bytes')
-
-    def _rename(self, partial, name):
-        try:
-            self._ftp.rename(partial, name)
-        except ftplib.error_perm:
-            # A server that never replaces a file (ProFTPD without
-            # AllowOverwrite) would refuse the next run's upload of the
-            # partial name as well.
-            self._discard(partial)
-            raise
 
     def _discard(self, name):
         # Tidying up after a refusal: the refusal is what gets reported.

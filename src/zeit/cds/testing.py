@@ -157,6 +157,19 @@ def child_environment(extra=None):
     return env
 
 
+def upload(target, name, data):
+    """Upload the bytes ``data`` as ``name`` through the connected
+    ``target``; returns the size, or raises what kept it from arriving."""
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        result = target.upload_all(
+            [(name, lambda: open(f.name, 'rb'))])[name]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 def closed_port():
     """A port on 127.0.0.1 where nothing listens."""
     with socket.socket() as s:

@@ -2,12 +2,14 @@
 the CDS lock, and reconnect when the connection drops; with log lines."""
 import contextlib
 import logging
+import threading
 import time
 
 import zope.event
 
 from zeit.cds import shutdown
 from zeit.cds.events import FileFailed
+from zeit.cds.events import IFileFailed
 from zeit.cds.events import RunFinished
 from zeit.cds.events import RunStarted
 from zeit.cds.interfaces import ConnectError
@@ -27,6 +29,9 @@ class Transfer:
 
     break_lock_older_than = None
     reconnect_delays = RECONNECT_DELAYS
+    # How many connections transfer at once; one keeps the original order
+    # of the log lines.
+    connections = 1
 
     def __init__(self, spool, target):
         self.spool = spool
@@ -57,6 +62,8 @@ class Run:
         self.summary = Summary()
         self._started = time.monotonic()
         self._stack = None
+        self._thread = threading.current_thread()
+        self._hand_over = None
 
     def __enter__(self):
         with contextlib.ExitStack() as stack:
@@ -81,16 +88,38 @@ class Run:
 
     def succeeded(self, event):
         """Count a transferred file and announce ``event``."""
-        self.summary.files += 1
-        self.summary.bytes += event.size
-        zope.event.notify(event)
+        self._send(event)
 
     def failed(self, name, error):
         """Count and report a file that failed on its own; the run goes
         on, the file stays where it was."""
         log.error('%s', error)
-        self.summary.failures += 1
-        zope.event.notify(FileFailed(self.transfer, name, error=error))
+        self._send(FileFailed(self.transfer, name, error=error))
+
+    def _send(self, event):
+        if threading.current_thread() is self._thread:
+            self.receive(event)
+        else:
+            self._hand_over(event)
+
+    def receive(self, event):
+        """Count ``event`` and notify subscribers; in the run's thread."""
+        if IFileFailed.providedBy(event):
+            self.summary.failures += 1
+        else:
+            self.summary.files += 1
+            self.summary.bytes += event.size
+        zope.event.notify(event)
+
+    @contextlib.contextmanager
+    def handing_over(self, hand_over):
+        """Within the block, events sent from other threads go to
+        ``hand_over``, for the run's thread to ``receive``."""
+        self._hand_over = hand_over
+        try:
+            yield
+        finally:
+            self._hand_over = None
 
     @contextlib.contextmanager
     def _connected(self):
@@ -122,36 +151,38 @@ class Run:
 
     def _release(self):
         log.info('Removing lock file')
-        self._attempt(self.lock.release)
+        self._attempt(self.lock.release, target=self.target)
         log.info('Lock file successfully removed')
 
-    def attempt(self, work, *args):
-        """Call ``work(*args)``; when the connection drops, reconnect,
-        take the lock again and call it once more, a bounded number of
-        times. Raises ConnectionLost when the server stays away, and
+    def attempt(self, work, *args, target=None):
+        """Call ``work(*args)``; when the connection of ``target`` (the
+        run's own by default) drops, reconnect, take the lock again if
+        that connection holds it, and call it once more, a bounded number
+        of times. Raises ConnectionLost when the server stays away, and
         Interrupted, before starting, when a signal asked to stop."""
         shutdown.check()
-        return self._attempt(work, *args)
+        return self._attempt(work, *args, target=target or self.target)
 
-    def _attempt(self, work, *args):
+    def _attempt(self, work, *args, target):
         delays = iter(self.reconnect_delays)
         while True:
             try:
                 return work(*args)
             except ConnectionLost as e:
-                self._reconnect(e, delays)
+                self._reconnect(target, e, delays)
 
-    def _reconnect(self, reason, delays):
-        self.target.close()
+    def _reconnect(self, target, reason, delays):
+        target.close()
         for delay in delays:
             log.warning('%s; reconnecting in %s seconds', reason, delay)
             time.sleep(delay)
             try:
-                self.target.connect()
-                self.lock.acquire()
+                target.connect()
+                if target is self.target:
+                    self.lock.acquire()
                 return
             except (ConnectError, ConnectionLost) as e:
-                self.target.close()
+                target.close()
                 reason = e
         raise ConnectionLost(
             f'{reason}; gave up after {len(self.reconnect_delays)} '

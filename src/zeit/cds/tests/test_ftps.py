@@ -98,13 +98,6 @@ class FTPSTestCase(SpoolTestCase):
         self.addCleanup(target.close)
         return target
 
-    def upload(self, target, name, data):
-        path = os.path.join(self.store_dir, 'upload')
-        with open(path, 'wb') as f:
-            f.write(data)
-        with open(path, 'rb') as f:
-            return target.upload(name, f)
-
     def remote(self, name, server=None):
         with open(os.path.join((server or self.layer.server).root, name),
                   'rb') as f:
@@ -209,7 +202,7 @@ class TransferTest(FTPSTestCase):
     def test_round_trip_keeps_bytes_exactly(self):
         data = bytes(range(256)) * 4000 + b'\r\n\n\r'
         target = self.connected()
-        self.assertEqual(len(data), self.upload(target, 'binary', data))
+        self.assertEqual(len(data), zeit.cds.testing.upload(target, 'binary', data))
         self.assertEqual(data, self.remote('binary'))
         self.assertEqual(['binary'], target.names())
         with tempfile.TemporaryFile() as local:
@@ -225,7 +218,7 @@ class TransferTest(FTPSTestCase):
 
     def test_empty_file(self):
         target = self.connected()
-        self.assertEqual(0, self.upload(target, 'empty', b''))
+        self.assertEqual(0, zeit.cds.testing.upload(target, 'empty', b''))
         self.assertEqual(b'', target.read('empty'))
 
     def test_many_uploads_in_a_row_all_complete(self):
@@ -235,7 +228,7 @@ class TransferTest(FTPSTestCase):
         target = self.connected()
         for i in range(20):
             data = os.urandom(100_000 + i)
-            self.upload(target, f'f{i}', data)
+            zeit.cds.testing.upload(target, f'f{i}', data)
             self.assertEqual(data, self.remote(f'f{i}'))
 
 
@@ -289,14 +282,14 @@ class ProtectionTest(FTPSTestCase):
 
     def test_every_data_connection_is_tls(self):
         target = self.connected()
-        self.upload(target, 'a.xml', b'A')
+        zeit.cds.testing.upload(target, 'a.xml', b'A')
         target.names()
         target.read('a.xml')
         # STOR, MLSD, RETR: three data connections, all through TLS 1.3.
         self.assertEqual(['TLSv1.3'] * 3, self.layer.server.data_connections)
 
     def assertDataConnectionResumes(self, target):
-        self.upload(target, 'a.xml', b'A')
+        zeit.cds.testing.upload(target, 'a.xml', b'A')
         ftp = target._ftp
         with ftp.transfercmd('NLST') as data:
             self.assertTrue(data.session_reused)
@@ -387,7 +380,7 @@ class InsecureSkipVerifyTest(FTPSTestCase):
         server = self.server(zeit.cds.testing.FTPSServerThread,
                              trustme.CA(), hosts=['cds.example.org'])
         target = self.connected(server, ca_file=None, verify=False)
-        self.upload(target, 'a.xml', b'A')
+        zeit.cds.testing.upload(target, 'a.xml', b'A')
         self.assertEqual(b'A', self.remote('a.xml', server))
         target.close()
         target.connect()
@@ -506,7 +499,7 @@ class MakeCertificateTest(FTPSTestCase):
         for host in ['localhost', '127.0.0.1']:
             target = self.connected(server, host=host,
                                     ca_file=certificate.ca_file)
-            self.upload(target, 'a.xml', b'A')
+            zeit.cds.testing.upload(target, 'a.xml', b'A')
             target.close()
         self.assertEqual(b'A', self.remote('a.xml', server))
 

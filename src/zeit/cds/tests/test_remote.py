@@ -26,11 +26,6 @@ class FTPTargetTestCase(SpoolTestCase):
         self.addCleanup(target.close)
         return target
 
-    def upload(self, target, name, data):
-        zeit.cds.testing.make_spool(self.store_dir, {name: data})
-        with open(os.path.join(self.store_dir, 'new', name), 'rb') as f:
-            return target.upload(name, f)
-
 
 class ConnectTest(FTPTargetTestCase):
 
@@ -91,13 +86,13 @@ class UploadTest(FTPTargetTestCase):
 
     def test_upload_keeps_bytes_exactly(self):
         data = bytes(range(256)) * 1000 + b'\r\n\n\r'
-        size = self.upload(self.connected(), 'binary', data)
+        size = zeit.cds.testing.upload(self.connected(), 'binary', data)
         self.assertEqual(len(data), size)
         with open(os.path.join(self.layer.server.root, 'binary'), 'rb') as f:
             self.assertEqual(data, f.read())
 
     def test_empty_file(self):
-        self.assertEqual(0, self.upload(self.connected(), 'empty', b''))
+        self.assertEqual(0, zeit.cds.testing.upload(self.connected(), 'empty', b''))
         self.assertEqual(
             0, os.path.getsize(os.path.join(self.layer.server.root, 'empty')))
 
@@ -105,18 +100,18 @@ class UploadTest(FTPTargetTestCase):
         server = zeit.cds.testing.server_for(self, DiskFullHandler)
         target = self.connected(server)
         with self.assertRaises(TransferError) as raised:
-            self.upload(target, 'b.xml', b'x' * 1000)
+            zeit.cds.testing.upload(target, 'b.xml', b'x' * 1000)
         self.assertEqual('Cannot upload file b.xml: 552 Disk full.',
                          str(raised.exception))
         self.assertEqual([], os.listdir(server.root))
         # The session is still usable for the next file.
-        self.upload(target, 'small.xml', b'x')
+        zeit.cds.testing.upload(target, 'small.xml', b'x')
         self.assertEqual(['small.xml'], os.listdir(server.root))
 
     def test_size_mismatch_is_not_published(self):
         server = zeit.cds.testing.server_for(self, ShortSizeHandler)
         with self.assertRaises(TransferError) as raised:
-            self.upload(self.connected(server), 'a.xml', b'12345')
+            zeit.cds.testing.upload(self.connected(server), 'a.xml', b'12345')
         self.assertEqual(
             'Cannot upload file a.xml: the server has 4 of 5 bytes',
             str(raised.exception))
