@@ -73,6 +73,10 @@ def parser(direction):
     p.add_argument(
         '--break-lock-older-than', metavar='SECONDS',
         help='remove any CDS lock older than this, whoever holds it')
+    p.add_argument(
+        '--connections', metavar='N',
+        help=f'transfer on N connections at once (default '
+        f'{config.DEFAULT_CONNECTIONS}; 1 keeps the order of the files)')
     p.add_argument('--dry-run', action='store_true',
                    help='list what would be transferred; change nothing')
     verbosity = p.add_mutually_exclusive_group()
@@ -136,15 +140,18 @@ def transfer_for(direction, settings):
         zeit.cds.main.load_zcml(settings.zcml)
     zeit.cds.main.ensure_configured()
     spool = zeit.cds.main.open_spool(settings.spool)
-    transfer = zope.component.getMultiAdapter(
-        (spool, target_for(settings)), interface)
+    if settings.connection:
+        declared = zeit.cds.main.connection(settings.connection)
+        target, connections = declared.target(), declared.connections
+    else:
+        target, connections = target_for(settings), config.DEFAULT_CONNECTIONS
+    transfer = zope.component.getMultiAdapter((spool, target), interface)
     transfer.break_lock_older_than = settings.break_lock_older_than
+    transfer.connections = settings.connections or connections
     return transfer
 
 
 def target_for(settings):
-    if settings.connection:
-        return zeit.cds.main.connection_target(settings.connection)
     options = {}
     if settings.tls:
         options = dict(ca_file=settings.ca_file,

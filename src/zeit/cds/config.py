@@ -12,6 +12,7 @@ Example::
     password-file = /etc/zeit.cds/partner-a.password
     logfile = /var/log/zeit.cds/partner-a.log
     break-lock-older-than = 3600
+    connections = 4
     tls = yes
     ca-file = /etc/ssl/certs/partner-a-ca.pem
 
@@ -30,6 +31,8 @@ import os
 from zeit.cds.interfaces import ConfigurationError
 
 PASSWORD_VARIABLE = 'CDS_PASSWORD'
+# Transfers at once: what a partner far away needs to keep busy.
+DEFAULT_CONNECTIONS = 4
 
 
 def _port(value):
@@ -37,6 +40,14 @@ def _port(value):
     if not 1 <= port <= 65535:
         raise ConfigurationError(f'port {port} is out of range (1-65535)')
     return port
+
+
+def _connections(value):
+    connections = _integer('connections', value)
+    if not 1 <= connections <= 16:
+        raise ConfigurationError(
+            f'connections {connections} is out of range (1-16)')
+    return connections
 
 
 def _seconds(value):
@@ -76,6 +87,7 @@ KEYS = {
     'password-file': str,
     'logfile': str,
     'break-lock-older-than': _seconds,
+    'connections': _connections,
     'tls': _flag,
     'ca-file': str,
     'insecure-skip-verify': _flag,
@@ -100,6 +112,7 @@ class Settings:
     dir: str = '/'
     logfile: str = None
     break_lock_older_than: int = None
+    connections: int = None  # as the connection says, or the default
     tls: bool = False
     ca_file: str = None
     insecure_skip_verify: bool = False
@@ -152,7 +165,8 @@ def settings(values):
         what = 'not a directory' if os.path.exists(spool) else 'missing'
         raise ConfigurationError(f'Spool {spool} is {what}')
     common = dict(spool=spool, logfile=values.get('logfile'),
-                  break_lock_older_than=values.get('break-lock-older-than'))
+                  break_lock_older_than=values.get('break-lock-older-than'),
+                  connections=values.get('connections'))
     if values.get('zcml') or values.get('connection'):
         return _connection_settings(values, common)
     _require(values, 'host')

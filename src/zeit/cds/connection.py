@@ -21,6 +21,7 @@ class ConnectionSettings:
     password_file: str = None
     directory: str = '/'
     ca_file: str = None
+    connections: int = 4
 
     def target(self):
         factory = zope.component.getUtility(

@@ -169,6 +169,8 @@ class IConnectionSettings(zope.interface.Interface):
     name = zope.interface.Attribute('The name of the connection.')
     scheme = zope.interface.Attribute(
         'The name of the IRemoteTargetFactory to use: ftp, ftps, file.')
+    connections = zope.interface.Attribute(
+        'How many transfers run at once.')
 
     def target():
         """A new, unconnected IRemoteTarget for this connection.
@@ -193,6 +195,10 @@ class ITransfer(zope.interface.Interface):
     break_lock_older_than = zope.interface.Attribute(
         'Seconds after which any CDS lock file is removed, whoever holds '
         'it; None (the default) never removes somebody else\'s lock.')
+
+    connections = zope.interface.Attribute(
+        'How many connections transfer at once (1 by default, which keeps '
+        'the order of the files and log lines).')
 
     def run():
         """Transfer every file there is; returns an ISummary.

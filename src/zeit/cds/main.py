@@ -44,12 +44,12 @@ def open_spool(store_dir):
     return ISpool(store)
 
 
-def connection_target(name):
-    """A new IRemoteTarget for the connection ``name`` declared in ZCML."""
+def connection(name):
+    """The IConnectionSettings named ``name``, declared in ZCML."""
     settings = zope.component.queryUtility(IConnectionSettings, name=name)
     if settings is None:
         raise ConfigurationError(f'No CDS connection {name!r} is configured')
-    return settings.target()
+    return settings
 
 
 def load_zcml(path):
@@ -75,11 +75,14 @@ def import_via(connection, store_dir):
     return _run_via(IImporter, connection, store_dir)
 
 
-def _run_via(interface, connection, store_dir):
+def _run_via(interface, name, store_dir):
     ensure_configured()
     spool = open_spool(store_dir)
-    target = connection_target(connection)
-    return zope.component.getMultiAdapter((spool, target), interface).run()
+    settings = connection(name)
+    transfer = zope.component.getMultiAdapter(
+        (spool, settings.target()), interface)
+    transfer.connections = settings.connections
+    return transfer.run()
 
 
 def export(store_dir, hostname, port, user, password, upload_dir):

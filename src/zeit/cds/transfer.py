@@ -63,6 +63,8 @@ class Run:
         self._started = time.monotonic()
         self._stack = None
         self._thread = threading.current_thread()
+        # Targets whose connection could not be brought back.
+        self._given_up = set()
         self._hand_over = None
 
     def __enter__(self):
@@ -141,8 +143,10 @@ class Run:
         try:
             yield
         except ConnectionLost:
-            # Without a session the lock cannot be removed; the next run
-            # of ours recognises it as left behind and takes it over.
+            if self.target not in self._given_up:
+                # Another connection broke; this one can still tidy up.
+                self._release()
+            # Otherwise the next run of ours takes the lock over.
             raise
         except BaseException:
             self._release()
@@ -184,6 +188,7 @@ class Run:
             except (ConnectError, ConnectionLost) as e:
                 target.close()
                 reason = e
+        self._given_up.add(target)
         raise ConnectionLost(
             f'{reason}; gave up after {len(self.reconnect_delays)} '
             'attempts to reconnect')

@@ -42,6 +42,10 @@ class IConnectionDirective(zope.interface.Interface):
         title='Use TLS', required=False, default=False,
         description='The same as scheme="ftps".')
 
+    connections = zope.schema.Int(
+        title='Connections', min=1, max=16, required=False, default=4,
+        description='How many transfers run at once.')
+
     ca_file = zope.configuration.fields.Path(
         title='CA file', required=False,
         description='Trust the CAs in this PEM file instead of the '
@@ -49,7 +53,8 @@ class IConnectionDirective(zope.interface.Interface):
 
 
 def connection(_context, name, scheme='ftp', host=None, port=21, user=None,
-               password_file=None, directory='/', tls=False, ca_file=None):
+               password_file=None, directory='/', tls=False, ca_file=None,
+               connections=4):
     if tls:
         if scheme == 'file':
             raise ConfigurationError(
@@ -67,7 +72,8 @@ def connection(_context, name, scheme='ftp', host=None, port=21, user=None,
                 f'cds:connection {name!r} needs {", ".join(missing)}')
     settings = ConnectionSettings(
         name=name, scheme=scheme, host=host, port=port, user=user,
-        password_file=password_file, directory=directory, ca_file=ca_file)
+        password_file=password_file, directory=directory, ca_file=ca_file,
+        connections=connections)
     # Registered like any utility, so that two connections of the same
     # name are reported as a conflict.
     zope.component.zcml.utility(

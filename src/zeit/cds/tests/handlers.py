@@ -91,3 +91,13 @@ class PausingHandler(pyftpdlib.handlers.FTPHandler):
             type(self).paused.set()
             type(self).go.wait(timeout=30)
         return super().ftp_STOR(file, mode)
+
+
+class DropOnBHandler(pyftpdlib.handlers.FTPHandler):
+    """Hangs up the control connection at every upload of b.xml."""
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'b.xml' in file:
+            self.close()
+            return None
+        return super().ftp_STOR(file, mode)

@@ -34,7 +34,9 @@ class SignalTest(SpoolTestCase):
             [sys.executable, '-c',
              'from zeit.cds.cli import export_main; export_main()',
              '--spool', self.store_dir, '--host', self.server.host,
-             '--port', str(self.server.port), '--user', 'test'],
+             '--port', str(self.server.port), '--user', 'test',
+             # One connection: the file after the held one waits its turn.
+             '--connections', '1'],
             env=zeit.cds.testing.child_environment(
                 {'CDS_PASSWORD': 'testpw'}),
             stderr=subprocess.PIPE, text=True)
