@@ -139,5 +139,16 @@ class FileTarget:
         with reported_as(TransferError, f'Cannot remove file {name}'):
             os.remove(self._path(name))
 
+    def remove_all(self, names):
+        results = {}
+        for name in names:
+            try:
+                self.remove(name)
+            except TransferError as e:
+                results[name] = e
+            else:
+                results[name] = None
+        return results
+
     def close(self):
         pass

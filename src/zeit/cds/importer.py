@@ -7,6 +7,7 @@ a file that is still on the CDS and not journalled (the next run simply
 imports it), or a journal entry: the file is delivered, and the next run
 only removes it from the CDS, without downloading it again.
 """
+import functools
 import logging
 
 import zope.component
@@ -20,6 +21,8 @@ from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteNameError
 from zeit.cds.interfaces import TransferError
+from zeit.cds.parallel import batches
+from zeit.cds.parallel import run_batches
 from zeit.cds.transfer import Run
 from zeit.cds.transfer import Transfer
 
@@ -38,11 +41,12 @@ class Importer(Transfer):
                        if name not in delivered]
             run.start([name for name in offered
                        if names.is_plain_file_name(name)])
-            for name in offered:
-                # Two steps, so that a reconnect in the second does not
-                # download a delivered file again.
-                if run.attempt(self._download, run, name):
-                    run.attempt(self._remove, run, name)
+            # Delivered in this run, not yet removed from the CDS: an
+            # attempt after a reconnect only removes these.
+            pending = set()
+            run_batches(
+                run, functools.partial(self._import, run, pending=pending),
+                batches(offered, self.connections), self.connections)
         return run.summary
 
     def plan(self):
@@ -54,44 +58,73 @@ class Importer(Transfer):
         """Remove what earlier runs delivered but left on the CDS; returns
         the names they delivered."""
         delivered = self.spool.received()
-        for name in delivered:
-            if name not in offered:
-                # Its removal went through; only the entry was left.
-                self.spool.forget(name)
-                continue
+        # Their removal went through; only the entries were left.
+        self.spool.forget([name for name in delivered if name not in offered])
+        left = [name for name in delivered if name in offered]
+        for name in left:
             log.warning('File %s was delivered by an interrupted run; '
                         'not downloading it again', name)
-            run.attempt(self._remove, run, name)
+        if left:
+            run.attempt(self._remove, run, self.target, left, set(left))
         return set(delivered)
 
-    def _download(self, run, name):
-        """Receive ``name`` into the spool; whether it was delivered."""
+    def _import(self, run, target, batch, pending):
+        received = []
+        try:
+            for name in batch:
+                if name not in pending:
+                    received.append((name, self._receive(run, target, name)))
+        finally:
+            # What arrived is delivered, even when the connection broke
+            # on a later file of the batch.
+            self._deliver(run, [(name, size) for name, size in received
+                                if size is not None], pending)
+        self._remove(run, target, [name for name in batch if name in pending],
+                     pending)
+
+    def _receive(self, run, target, name):
+        """Download ``name`` into the spool's tmp; its size, or None."""
         if not names.is_plain_file_name(name):
             run.failed(name, RemoteNameError(
                 f'Refusing to import {name!r}: not a plain file name'))
-            return False
+            return None
         try:
             with self.spool.receiving(name) as f:
-                size = self.target.download(name, f)
-                log.info('Downloaded file %s', name)
+                return target.download(name, f)
         except (LocalFileError, TransferError) as e:
             # One bad file does not hold up the others; it stays remote.
             run.failed(name, e)
-            return False
-        log.info("Moved file %s from 'tmp' to 'new'", name)
-        run.succeeded(FileImported(self, name, size=size))
-        return True
+            return None
 
-    def _remove(self, run, name):
+    def _deliver(self, run, received, pending):
         try:
-            self.target.remove(name)
-        except TransferError as e:
-            # Delivered all the same: the journal keeps it from being
-            # downloaded again, and the next run tries the removal again.
-            run.failed(name, e)
+            self.spool.deliver([name for name, size in received])
+        except LocalFileError as e:
+            # Those the journal noted are finished by the next run; the
+            # others stay on the CDS.
+            for name, size in received:
+                run.failed(name, e)
             return
-        log.info('Removed file %s from CDS FTP server', name)
-        self.spool.forget(name)
+        for name, size in received:
+            pending.add(name)
+            log.info('Downloaded file %s', name)
+            log.info("Moved file %s from 'tmp' to 'new'", name)
+            run.succeeded(FileImported(self, name, size=size))
+
+    def _remove(self, run, target, delivered, pending):
+        results = target.remove_all(delivered)
+        removed = []
+        for name in delivered:
+            if results[name] is None:
+                log.info('Removed file %s from CDS FTP server', name)
+                removed.append(name)
+            else:
+                # Delivered all the same: the journal keeps it from being
+                # downloaded again, and the next run tries the removal
+                # again.
+                run.failed(name, results[name])
+        self.spool.forget(removed)
+        pending.difference_update(removed)
 
 
 def _candidates(offered):

@@ -58,28 +58,33 @@ class ISpool(zope.interface.Interface):
         """A context manager for receiving the file ``name``.
 
         It yields a binary file in ``tmp`` to write into. When the block
-        ends without an error the file is flushed, fsynced, noted in the
-        spool's journal and moved to ``new``; otherwise it is removed from
-        ``tmp``. Raises LocalFileError when the spool cannot take it.
+        ends without an error the file is flushed and fsynced, and waits
+        in ``tmp`` for ``deliver``; otherwise it is removed.
+        """
 
-        The journal entry stays until ``forget(name)``: it marks the file
-        as delivered, even after it has been taken from ``new``.
+    def deliver(names):
+        """Move the received files ``names`` from ``tmp`` to ``new``.
+
+        First they are noted in the spool's journal, where each stays
+        until ``forget``: it marks the file as delivered, even after
+        zeit.cms took it from ``new``. Everything is on disk (fsynced)
+        when this returns. Raises LocalFileError.
         """
 
     def received():
         """The names in the journal, sorted: files delivered to ``new``
         whose source may still exist.
 
-        A receiving that was cut off after its journal entry but before
+        A delivery that was cut off after its journal entry but before
         the move is finished here first: the complete file moves on to
         ``new``. Raises LocalFileError when the journal cannot be used.
         """
 
-    def forget(name):
-        """Remove ``name`` from the journal, once its source is gone.
+    def forget(names):
+        """Remove ``names`` from the journal, once their source is gone.
 
-        Harmless when it is not there; raises LocalFileError when the
-        journal cannot be changed.
+        Harmless for names that are not there; raises LocalFileError when
+        the journal cannot be changed.
         """
 
 
@@ -149,6 +154,11 @@ class IRemoteTarget(zope.interface.Interface):
 
     def remove(name):
         """Delete the remote file ``name``."""
+
+    def remove_all(names):
+        """Delete the remote files ``names``; returns a dict: for each name
+        None, or the TransferError that kept it. Raises ConnectionLost
+        when the session breaks."""
 
     def close():
         """End the session; harmless when it is already gone."""

@@ -314,6 +314,14 @@ class FTPTarget:
         with _translated(TransferError, f'Cannot remove file {name}'):
             self._ftp.delete(name)
 
+    def remove_all(self, names):
+        with _translated(TransferError, 'Cannot remove files'):
+            replies = self._ftp.pipeline(['DELE ' + name for name in names])
+        return {name: TransferError(
+                    f'Cannot remove file {name}: {_printable(reply)}')
+                if isinstance(reply, ftplib.Error) else None
+                for name, reply in zip(names, replies)}
+
     def close(self):
         ftp, self._ftp = self._ftp, None
         if ftp is None:

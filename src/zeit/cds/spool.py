@@ -126,37 +126,23 @@ class FileStoreSpool:
                          f'Cannot create file {name} in tmp'):
             f = open(path, 'wb')
         try:
-            with f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            # From this entry on the file counts as delivered, see received().
-            self._journal.note(name)
-            self.store.move(name, 'tmp', 'new')
-            _fsync_directory(self._path('new'))
-        except OSError as e:
-            self._take_back(name)
-            raise LocalFileError(
-                f'Cannot receive file {name}: {e.strerror}') from e
+            with reported_as(LocalFileError, f'Cannot receive file {name}'):
+                with f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
         except BaseException:
-            self._take_back(name)
+            _remove_quietly(path)
             raise
 
-    def _take_back(self, name):
-        """Undo a receiving that ended before its file reached ``new``."""
-        path = self._path('tmp', name)
-        if not os.path.exists(path):
-            # Moved already: the journal entry stays, the delivery stands.
-            return
-        try:
-            # The entry goes first: a run killed in between leaves only a
-            # file in tmp, and the next run receives it again.
-            self._journal.forget(name)
-        except OSError:
-            # The entry stays, so the file must too: the next run finishes
-            # its delivery.
-            return
-        _remove_quietly(path)
+    def deliver(self, names):
+        with reported_as(LocalFileError, 'Cannot deliver files to new'):
+            # From their entries on the files count as delivered, see
+            # received(); one sync of the journal for all of them.
+            self._journal.note_all(names)
+            for name in names:
+                self.store.move(name, 'tmp', 'new')
+            _fsync_directory(self._path('new'))
 
     def received(self):
         with reported_as(LocalFileError, 'Cannot finish the deliveries '
@@ -170,10 +156,10 @@ class FileStoreSpool:
                                 "'new' for an interrupted run", name)
         return journalled
 
-    def forget(self, name):
+    def forget(self, names):
         with reported_as(LocalFileError,
-                         f'Cannot clear the journal entry of file {name}'):
-            self._journal.forget(name)
+                         'Cannot clear journal entries of delivered files'):
+            self._journal.forget_all(names)
 
 
 class Journal:
@@ -204,9 +190,7 @@ class Journal:
 
     def note(self, name, data=b''):
         """Journal ``name``, with a few bytes of ``data`` about it."""
-        if not os.path.isdir(self.path):
-            os.mkdir(self.path)
-            self._sync(os.path.dirname(self.path))
+        self._make()
         fd = os.open(os.path.join(self.path, name),
                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -216,18 +200,39 @@ class Journal:
             os.close(fd)
         self._sync(self.path)
 
+    def _make(self):
+        if not os.path.isdir(self.path):
+            os.mkdir(self.path)
+            self._sync(os.path.dirname(self.path))
+
     def read(self, name):
         """The data journalled with ``name``."""
         with open(os.path.join(self.path, name), 'rb') as f:
             return f.read()
 
+    def note_all(self, names):
+        """Journal each of ``names``, with no data; one sync for all."""
+        if not names:
+            return
+        self._make()
+        for name in names:
+            os.close(os.open(os.path.join(self.path, name),
+                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        self._sync(self.path)
+
     def forget(self, name):
         """Remove ``name`` from the journal; harmless when it is not in."""
-        try:
-            os.remove(os.path.join(self.path, name))
-        except FileNotFoundError:
-            return
-        self._sync(self.path)
+        self.forget_all([name])
+
+    def forget_all(self, names):
+        """Remove ``names`` from the journal; one sync for all."""
+        removed = False
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.path, name))
+                removed = True
+        if removed:
+            self._sync(self.path)
 
 
 def _remove_quietly(path):

@@ -64,7 +64,7 @@ class ImportCrashTest(crash.CrashTestCase):
         self.assertIn("INFO Moved file article-060.xml from 'tmp' to 'new'",
                       lines)
         self.assertIn('article-060.xml', self.remote())
-        self.assertEqual(['article-060.xml'], self.spool_files('cds-journal'))
+        self.assertIn('article-060.xml', self.spool_files('cds-journal'))
         lines = self.kill(crash.KillPoint(r'^INFO Removed file '))
         self.assertIn('WARNING File article-060.xml was delivered by an '
                       'interrupted run; not downloading it again', lines)

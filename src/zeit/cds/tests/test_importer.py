@@ -154,12 +154,14 @@ class JournalTest(ImportTestCase):
     def test_entry_lives_from_before_the_move_until_the_remote_removal(self):
         with self.spool.receiving('a.xml') as f:
             f.write(b'A')
-            self.assertEqual([], self.spool.received())
+        self.assertEqual([], self.spool.received())
+        self.assertEqual(['a.xml'], self.spool_files('tmp'))
+        self.spool.deliver(['a.xml'])
         self.assertEqual(['a.xml'], self.spool.received())
         self.assertEqual(['a.xml'], self.spool_files('new'))
-        self.spool.forget('a.xml')
+        self.spool.forget(['a.xml'])
         self.assertEqual([], self.spool.received())
-        self.spool.forget('a.xml')  # harmless a second time
+        self.spool.forget(['a.xml'])  # harmless a second time
 
     def test_failed_receiving_leaves_no_entry_and_no_file(self):
         with self.assertRaises(RuntimeError):
@@ -188,6 +190,7 @@ class JournalTest(ImportTestCase):
     def test_entry_of_a_file_gone_remotely_is_cleared_silently(self):
         with self.spool.receiving('gone.xml') as f:
             f.write(b'G')
+        self.spool.deliver(['gone.xml'])
         summary = self.run_import()
         self.assertEqual([], self.spool.received())
         self.assertEqual('', ''.join(
@@ -199,6 +202,7 @@ class JournalTest(ImportTestCase):
         self.put_remote('a.xml', b'A')
         with self.spool.receiving('a.xml') as f:
             f.write(b'A')
+        self.spool.deliver(['a.xml'])
         os.remove(os.path.join(self.store_dir, 'new', 'a.xml'))  # consumed
         summary = self.run_import()
         self.assertEqual((0, 0), (summary.files, summary.failures))
