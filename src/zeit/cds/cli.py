@@ -22,6 +22,7 @@ from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def parser(direction):
     p.add_argument(
         '--connections', metavar='N',
         help=f'transfer on N connections at once (default '
-        f'{config.DEFAULT_CONNECTIONS}; 1 keeps the order of the files)')
+        f'{Transfer.connections}; 1 keeps the order of the files)')
     p.add_argument('--dry-run', action='store_true',
                    help='list what would be transferred; change nothing')
     verbosity = p.add_mutually_exclusive_group()
@@ -144,10 +145,11 @@ def transfer_for(direction, settings):
         declared = zeit.cds.main.connection(settings.connection)
         target, connections = declared.target(), declared.connections
     else:
-        target, connections = target_for(settings), config.DEFAULT_CONNECTIONS
+        target, connections = target_for(settings), None
     transfer = zope.component.getMultiAdapter((spool, target), interface)
     transfer.break_lock_older_than = settings.break_lock_older_than
-    transfer.connections = settings.connections or connections
+    transfer.connections = (settings.connections or connections
+                            or transfer.connections)
     return transfer
 
 

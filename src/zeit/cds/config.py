@@ -31,8 +31,6 @@ import os
 from zeit.cds.interfaces import ConfigurationError
 
 PASSWORD_VARIABLE = 'CDS_PASSWORD'
-# Transfers at once: what a partner far away needs to keep busy.
-DEFAULT_CONNECTIONS = 4
 
 
 def _port(value):

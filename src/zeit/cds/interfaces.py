@@ -207,8 +207,8 @@ class ITransfer(zope.interface.Interface):
         'it; None (the default) never removes somebody else\'s lock.')
 
     connections = zope.interface.Attribute(
-        'How many connections transfer at once (1 by default, which keeps '
-        'the order of the files and log lines).')
+        'How many connections transfer at once (4 by default; 1 keeps '
+        'the files, and the log lines, in their order).')
 
     def run():
         """Transfer every file there is; returns an ISummary.

@@ -105,6 +105,10 @@ def _run(interface, store_dir, hostname, port, user, password, directory):
                 IRemoteTargetFactory, name='ftp')
             target = factory(host=hostname, port=port, user=user,
                              password=password, directory=directory)
-            zope.component.getMultiAdapter((spool, target), interface).run()
+            transfer = zope.component.getMultiAdapter(
+                (spool, target), interface)
+            # One at a time, in order, as it always was.
+            transfer.connections = 1
+            transfer.run()
         except CDSError as e:
             log.error('%s', e)

@@ -201,9 +201,13 @@ class Journal:
         self._sync(self.path)
 
     def _make(self):
-        if not os.path.isdir(self.path):
+        if os.path.isdir(self.path):
+            return
+        try:
             os.mkdir(self.path)
-            self._sync(os.path.dirname(self.path))
+        except FileExistsError:
+            return  # made by another connection's thread just now
+        self._sync(os.path.dirname(self.path))
 
     def read(self, name):
         """The data journalled with ``name``."""

@@ -12,6 +12,7 @@ from zeit.cds.events import FileFailed
 from zeit.cds.events import IFileFailed
 from zeit.cds.events import RunFinished
 from zeit.cds.events import RunStarted
+from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.lock import RemoteLock
@@ -29,9 +30,9 @@ class Transfer:
 
     break_lock_older_than = None
     reconnect_delays = RECONNECT_DELAYS
-    # How many connections transfer at once; one keeps the original order
-    # of the log lines.
-    connections = 1
+    # How many connections transfer at once; one keeps the files, and the
+    # log lines, in their order.
+    connections = 4
 
     def __init__(self, spool, target):
         self.spool = spool
@@ -143,10 +144,7 @@ class Run:
         try:
             yield
         except ConnectionLost:
-            if self.target not in self._given_up:
-                # Another connection broke; this one can still tidy up.
-                self._release()
-            # Otherwise the next run of ours takes the lock over.
+            self._release_after_loss()
             raise
         except BaseException:
             self._release()
@@ -157,6 +155,21 @@ class Run:
         log.info('Removing lock file')
         self._attempt(self.lock.release, target=self.target)
         log.info('Lock file successfully removed')
+
+    def _release_after_loss(self):
+        """Remove the lock once more, without waiting, when a connection
+        could not be brought back; it may have been another one, or only
+        some commands the server cannot stand."""
+        try:
+            if self.target in self._given_up:
+                self.target.connect()
+            log.info('Removing lock file')
+            self.lock.release()
+        except CDSError as e:
+            log.warning('Could not remove the lock file (%s); the next run '
+                        'of ours takes it over', e)
+        else:
+            log.info('Lock file successfully removed')
 
     def attempt(self, work, *args, target=None):
         """Call ``work(*args)``; when the connection of ``target`` (the

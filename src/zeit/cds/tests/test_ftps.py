@@ -170,6 +170,7 @@ class ConfigureZCMLTest(SpoolTestCase):
                          ca_file=zeit.cds.testing.FTPS_LAYER.ca_file)
         exporter = zope.component.getMultiAdapter(
             (ISpool(self.store), target), IExporter)
+        exporter.connections = 1  # the log lines in the order of the files
         with zeit.cds.testing.LogCapture() as log:
             summary = exporter.run()
         self.assertEqual((2, 0), (summary.files, summary.failures))

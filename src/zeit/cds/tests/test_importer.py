@@ -61,8 +61,10 @@ class ImportTestCase(SpoolTestCase):
         return os.path.join(self.layer.server.root, name)
 
     def run_import(self, server=None):
-        target = ftp_target(server or self.layer.server)
-        return Importer(self.spool, target).run()
+        importer = Importer(self.spool, ftp_target(server or self.layer.server))
+        # One connection: the log lines come in the order of the files.
+        importer.connections = 1
+        return importer.run()
 
     def errors(self):
         return [line for line in self.log.getvalue().splitlines()
