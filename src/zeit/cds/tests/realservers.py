@@ -47,22 +47,24 @@ HOST = '127.0.0.1'
 # Each server's passive range; ProFTPD wants at least two ports.
 PASSIVE_PORTS = 4
 START_SECONDS = 10
+# Starts with new ports, should another process take a server's port
+# between the check that it is free and the server's bind.
+START_ATTEMPTS = 3
 STOP_SECONDS = 10
 
 
-def free_port():
-    """A port that is free on 127.0.0.1 now, as the OS picks it (port 0)."""
-    with _probe() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+class PortTaken(RuntimeError):
+    """A server could not bind its port: somebody else has it now."""
 
 
 def free_port_range(count):
     """``count`` consecutive ports that are free on 127.0.0.1 now.
 
-    They are drawn at random below the OS's range of ephemeral ports:
-    that is where the client sides of many short loopback connections
-    linger in TIME_WAIT on a busy machine, so free runs are rare there.
+    They are drawn at random below the OS's range of ephemeral ports. In
+    that range, every outgoing connection on the machine may take a port
+    that was just found free; and on a busy machine, the client sides of
+    many short loopback connections linger there in TIME_WAIT, so free
+    runs are rare.
     """
     with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
         ephemeral = int(f.read().split()[0])
@@ -183,15 +185,21 @@ class RealFTPServer:
         return None
 
     def start(self):
-        self.folder = tempfile.mkdtemp(prefix=f'cds-{self.name}-')
         try:
-            self._start()
+            for attempts_left in reversed(range(START_ATTEMPTS)):
+                try:
+                    self._start()
+                    return self
+                except PortTaken:
+                    if not attempts_left:
+                        raise
+                    self._stop()
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _start(self):
+        self.folder = tempfile.mkdtemp(prefix=f'cds-{self.name}-')
         # The servers' session processes only pass through.
         os.chmod(self.folder, 0o711)
         uid, gid = ensure_account()
@@ -199,11 +207,9 @@ class RealFTPServer:
         os.mkdir(self.root)
         os.chown(self.root, uid, gid)
         self.password = secrets.token_urlsafe(16)
-        passive = free_port_range(PASSIVE_PORTS)
-        self.passive_ports = passive[0], passive[-1]
-        self.port = free_port()
-        while self.port in passive:
-            self.port = free_port()
+        ports = free_port_range(1 + PASSIVE_PORTS)
+        self.port = ports[0]
+        self.passive_ports = ports[1], ports[-1]
         command = self.configure(uid, gid)
         with open(self.log_path, 'wb') as log:
             self._process = subprocess.Popen(
@@ -254,6 +260,9 @@ class RealFTPServer:
         deadline = time.monotonic() + START_SECONDS
         while not self._answers():
             if self._process.poll() is not None:
+                if not _all_free([self.port]):
+                    raise PortTaken(
+                        f'{self.name} could not bind port {self.port}')
                 raise RuntimeError(
                     f'{self.name} exited with status '
                     f'{self._process.returncode}: {self._log_tail()}')
@@ -283,6 +292,10 @@ class RealFTPServer:
         return text or '(no output)'
 
     def stop(self):
+        self._stop()
+
+    def _stop(self):
+        """Stop the process; remove the configuration and root folder."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             # The group holds the server and its session processes; its id
