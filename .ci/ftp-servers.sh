@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Unpack vsftpd, ProFTPD and Pure-FTPd into DEST for the interop tests.
+# Unpack vsftpd, ProFTPD (with its TLS module) and Pure-FTPd into DEST for
+# the interop tests.
 #
 # Usage: bash .ci/ftp-servers.sh DEST
 #        CDS_FTP_SERVERS=DEST bin/test -t interop
@@ -19,11 +20,14 @@ set -euo pipefail
 dest=${1:?usage: $0 DEST}
 packages=(
     vsftpd proftpd-core pure-ftpd
+    # ProFTPD's TLS module (mod_tls) is not in proftpd-core.
+    proftpd-mod-crypto
     # Checked with ldd below: vsftpd needs libwrap, proftpd the rest.
     libwrap0 libhiredis0.14 libmemcached11 libmemcachedutil2 libhashkit2
-    libpcre2-posix3
+    libpcre2-posix3 libsodium23
 )
-binaries=(usr/sbin/vsftpd usr/sbin/proftpd usr/sbin/pure-ftpd usr/bin/pure-pw)
+binaries=(usr/sbin/vsftpd usr/sbin/proftpd usr/sbin/pure-ftpd usr/bin/pure-pw
+          usr/lib/proftpd/mod_tls.so)
 stamp=$dest/.packages
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${packages[*]}" ]; then

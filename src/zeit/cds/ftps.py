@@ -19,6 +19,10 @@ the first data connection opens, and every data connection resumes.
 
 Each data connection that ended normally is closed with a TLS
 close_notify, so the server can tell a complete upload from a cut one.
+Data connections send without delay (TCP_NODELAY): Nagle's algorithm
+would hold that close_notify back until the server acknowledged the
+data, which it delays by up to 40 ms while it waits for more; ProFTPD and
+Pure-FTPd then took that much longer for every single upload.
 """
 import collections
 import contextlib
@@ -27,6 +31,7 @@ import ftplib
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 import tempfile
 
@@ -134,6 +139,8 @@ class _TLSSession(ftplib.FTP_TLS, Session):
         # data connection is ever in the clear.
         conn, size = Session.ntransfercmd(self, cmd, rest)
         try:
+            # TLS sends whole records; see the module's doc string.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = self.context.wrap_socket(
                 conn, server_hostname=self.host, session=self.sock.session)
         except BaseException:

@@ -20,6 +20,12 @@ through PAM (its service name has no file in /etc/pam.d, so Debian's
 new random one when vsftpd starts and locked again when it stops.
 ProFTPD (AuthUserFile) and Pure-FTPd (PureDB) have a virtual user of their
 own that runs as the account.
+
+With ``tls=True`` a server insists on explicit TLS (FTPS) for the login
+and for every data connection, with an RSA certificate for 127.0.0.1 and
+localhost from a CA made for it (``certificate.ca_file`` is the CA file
+for clients); vsftpd and ProFTPD also insist that data connections resume
+the control connection's TLS session.
 """
 import fcntl
 import glob
@@ -34,10 +40,12 @@ import subprocess
 import tempfile
 import time
 
+import trustme
 import zope.component.testlayer
 
 import zeit.cds
 import zeit.cds.testing
+from zeit.cds.ftps import Certificate
 
 ENVIRONMENT = 'CDS_FTP_SERVERS'
 ACCOUNT = 'cds-ftp-test'
@@ -47,22 +55,24 @@ HOST = '127.0.0.1'
 # Each server's passive range; ProFTPD wants at least two ports.
 PASSIVE_PORTS = 4
 START_SECONDS = 10
+# Starts with new ports, should another process take a server's port
+# between the check that it is free and the server's bind.
+START_ATTEMPTS = 3
 STOP_SECONDS = 10
 
 
-def free_port():
-    """A port that is free on 127.0.0.1 now, as the OS picks it (port 0)."""
-    with _probe() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+class PortTaken(RuntimeError):
+    """A server could not bind its port: somebody else has it now."""
 
 
 def free_port_range(count):
     """``count`` consecutive ports that are free on 127.0.0.1 now.
 
-    They are drawn at random below the OS's range of ephemeral ports:
-    that is where the client sides of many short loopback connections
-    linger in TIME_WAIT on a busy machine, so free runs are rare there.
+    They are drawn at random below the OS's range of ephemeral ports. In
+    that range, every outgoing connection on the machine may take a port
+    that was just found free; and on a busy machine, the client sides of
+    many short loopback connections linger there in TIME_WAIT, so free
+    runs are rare.
     """
     with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
         ephemeral = int(f.read().split()[0])
@@ -131,6 +141,26 @@ def crypted(password):
         check=True, capture_output=True).stdout.strip()
 
 
+def make_rsa_certificate(folder, hosts):
+    """Write an RSA key and a certificate for ``hosts`` into ``folder``,
+    issued by a new CA, and that CA's certificate; returns the paths as a
+    zeit.cds.ftps.Certificate.
+
+    RSA, as most servers out there use: vsftpd's Debian default
+    ``ssl_ciphers`` (ECDHE-RSA-AES256-GCM-SHA384) admits a TLS 1.2 client
+    only with an RSA certificate.
+    """
+    ca = trustme.CA()
+    leaf = ca.issue_cert(*hosts, key_type=trustme.KeyType.RSA)
+    result = Certificate(*(os.path.join(folder, name) for name in
+                           ['cert.pem', 'key.pem', 'ca.pem']))
+    leaf.cert_chain_pems[0].write_to_path(result.certfile)
+    write_file(result.keyfile, leaf.private_key_pem.bytes().decode('ascii'))
+    zeit.cds.testing.write_ca_file(ca, folder, os.path.basename(
+        result.ca_file))
+    return result
+
+
 def write_file(path, text, mode=0o600):
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
               'w', encoding='utf-8') as f:
@@ -149,10 +179,18 @@ class RealFTPServer:
     binary = None
     # Whether the server lists folders with MLSD (RFC 3659).
     has_mlsd = True
+    # Whether its listings show names that start with a dot.
+    lists_dot_files = True
+    # Whether its TLS data connections must resume the control
+    # connection's TLS session.
+    requires_tls_session_reuse = False
 
-    def __init__(self, installation=None):
+    def __init__(self, installation=None, tls=False):
         self.installation = (
             installation or os.environ.get(ENVIRONMENT) or '/')
+        self.tls = tls
+        # With TLS: the server's zeit.cds.ftps.Certificate.
+        self.certificate = None
         self.host = HOST
         self.port = None
         self.passive_ports = None
@@ -165,7 +203,8 @@ class RealFTPServer:
         self._process = None
 
     def __repr__(self):
-        return f'<{self.name} on {self.host} port {self.port}>'
+        tls = ' with TLS' if self.tls else ''
+        return f'<{self.name}{tls} on {self.host} port {self.port}>'
 
     @property
     def executable(self):
@@ -180,18 +219,35 @@ class RealFTPServer:
         if os.geteuid() != 0:
             return (f'{self.name} must be started as root: its sessions '
                     f'switch to the user who logs in')
+        if self.tls:
+            return self.tls_unavailable()
+        return None
+
+    def tls_unavailable(self):
+        """Why the server cannot speak TLS here, or None when it can."""
+        with open(self.executable, 'rb') as f:
+            # The binary calls OpenSSL only when it was built with TLS.
+            if b'SSL_CTX_new' not in f.read():
+                return (f'{self.name} at {self.executable} was built '
+                        f'without TLS')
         return None
 
     def start(self):
-        self.folder = tempfile.mkdtemp(prefix=f'cds-{self.name}-')
         try:
-            self._start()
+            for attempts_left in reversed(range(START_ATTEMPTS)):
+                try:
+                    self._start()
+                    return self
+                except PortTaken:
+                    if not attempts_left:
+                        raise
+                    self._stop()
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _start(self):
+        self.folder = tempfile.mkdtemp(prefix=f'cds-{self.name}-')
         # The servers' session processes only pass through.
         os.chmod(self.folder, 0o711)
         uid, gid = ensure_account()
@@ -199,11 +255,13 @@ class RealFTPServer:
         os.mkdir(self.root)
         os.chown(self.root, uid, gid)
         self.password = secrets.token_urlsafe(16)
-        passive = free_port_range(PASSIVE_PORTS)
-        self.passive_ports = passive[0], passive[-1]
-        self.port = free_port()
-        while self.port in passive:
-            self.port = free_port()
+        if self.tls:
+            # Read by the server as root, before its sessions start.
+            self.certificate = make_rsa_certificate(
+                self.folder, hosts=(self.host, 'localhost'))
+        ports = free_port_range(1 + PASSIVE_PORTS)
+        self.port = ports[0]
+        self.passive_ports = ports[1], ports[-1]
         command = self.configure(uid, gid)
         with open(self.log_path, 'wb') as log:
             self._process = subprocess.Popen(
@@ -254,6 +312,9 @@ class RealFTPServer:
         deadline = time.monotonic() + START_SECONDS
         while not self._answers():
             if self._process.poll() is not None:
+                if not _all_free([self.port]):
+                    raise PortTaken(
+                        f'{self.name} could not bind port {self.port}')
                 raise RuntimeError(
                     f'{self.name} exited with status '
                     f'{self._process.returncode}: {self._log_tail()}')
@@ -283,6 +344,10 @@ class RealFTPServer:
         return text or '(no output)'
 
     def stop(self):
+        self._stop()
+
+    def _stop(self):
+        """Stop the process; remove the configuration and root folder."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             # The group holds the server and its session processes; its id
@@ -311,6 +376,8 @@ class Vsftpd(RealFTPServer):
     name = 'vsftpd'
     binary = 'usr/sbin/vsftpd'
     has_mlsd = False
+    lists_dot_files = False
+    requires_tls_session_reuse = True
 
     _lock = None
     _password_set = False
@@ -362,16 +429,45 @@ isolate=NO
 isolate_network=NO
 xferlog_enable=NO
 vsftpd_log_file={self.own_file('vsftpd.log')}
-""")
+""" + (self.tls_configuration() if self.tls else ''))
         return [self.executable, config]
+
+    def tls_configuration(self):
+        return f"""\
+ssl_enable=YES
+rsa_cert_file={self.certificate.certfile}
+rsa_private_key_file={self.certificate.keyfile}
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=YES
+"""
 
 
 class ProFTPD(RealFTPServer):
-    """ProFTPD as Debian configures it: files may be replaced."""
+    """ProFTPD as Debian configures it: files may be replaced.
+
+    Its daemon pauses for 200 ms whenever a session's process has ended
+    (strace shows the sleep right after it reaps the child), and accepts
+    no connection meanwhile; that pause is most of the time each test
+    against ProFTPD takes.
+    """
 
     name = 'ProFTPD'
     binary = 'usr/sbin/proftpd'
     allow_overwrite = True
+    # mod_tls insists on it unless told otherwise (NoSessionReuseRequired).
+    requires_tls_session_reuse = True
+
+    @property
+    def modules(self):
+        return os.path.join(self.installation, 'usr/lib/proftpd')
+
+    def tls_unavailable(self):
+        if not os.path.exists(os.path.join(self.modules, 'mod_tls.so')):
+            return (f'ProFTPD\'s TLS module mod_tls.so not found in '
+                    f'{self.modules}: .ci/ftp-servers.sh unpacks it from '
+                    f'Debian\'s proftpd-mod-crypto')
+        return None
 
     def configure(self, uid, gid):
         users = write_file(
@@ -408,8 +504,20 @@ UseFtpUsers off
 DefaultRoot ~
 Umask 022
 AllowOverwrite {'on' if self.allow_overwrite else 'off'}
-""")
+""" + (self.tls_configuration() if self.tls else ''))
         return [self.executable, '--nodaemon', '--config', config]
+
+    def tls_configuration(self):
+        return f"""\
+ModulePath {self.modules}
+LoadModule mod_tls.c
+TLSEngine on
+TLSRequired on
+TLSProtocol TLSv1.2 TLSv1.3
+TLSRSACertificateFile {self.certificate.certfile}
+TLSRSACertificateKeyFile {self.certificate.keyfile}
+TLSLog {self.own_file('tls.log')}
+"""
 
 
 class ProFTPDWithoutOverwrite(ProFTPD):
@@ -448,7 +556,12 @@ class PureFTPd(RealFTPServer):
             '--minuid', '1',
             '--syslogfacility', 'none',
             '--pidfile', self.own_file('pure-ftpd.pid'),
-        ]
+        ] + ([
+            # 3: TLS for the login and for every data connection.
+            '--tls', '3',
+            '--certfile', '{0.certfile},{0.keyfile}'.format(
+                self.certificate),
+        ] if self.tls else [])
 
 
 class RealServerLayer(zope.component.testlayer.LayerBase):
@@ -459,14 +572,16 @@ class RealServerLayer(zope.component.testlayer.LayerBase):
     server is started.
     """
 
-    def __init__(self, server_class):
-        super().__init__(zeit.cds, f'{server_class.__name__}Layer')
+    def __init__(self, server_class, tls=False):
+        super().__init__(zeit.cds, '{}{}Layer'.format(
+            server_class.__name__, 'TLS' if tls else ''))
         self.server_class = server_class
+        self.tls = tls
         self.server = None
         self.unavailable = None
 
     def setUp(self):
-        server = self.server_class()
+        server = self.server_class(tls=self.tls)
         self.unavailable = server.unavailable()
         if self.unavailable is None:
             self.server = server.start()
@@ -485,3 +600,6 @@ VSFTPD_LAYER = RealServerLayer(Vsftpd)
 PROFTPD_LAYER = RealServerLayer(ProFTPD)
 PUREFTPD_LAYER = RealServerLayer(PureFTPd)
 PROFTPD_WITHOUT_OVERWRITE_LAYER = RealServerLayer(ProFTPDWithoutOverwrite)
+VSFTPD_TLS_LAYER = RealServerLayer(Vsftpd, tls=True)
+PROFTPD_TLS_LAYER = RealServerLayer(ProFTPD, tls=True)
+PUREFTPD_TLS_LAYER = RealServerLayer(PureFTPd, tls=True)

@@ -4,6 +4,7 @@ import doctest
 import ftplib
 import logging
 import os
+import socket
 import ssl
 import stat
 import tempfile
@@ -231,6 +232,19 @@ class TransferTest(FTPSTestCase):
             data = os.urandom(100_000 + i)
             zeit.cds.testing.upload(target, f'f{i}', data)
             self.assertEqual(data, self.remote(f'f{i}'))
+
+    def test_data_connections_send_without_delay(self):
+        # Else the close_notify that ends an upload waits for the server's
+        # acknowledgement of the data (Nagle's algorithm), which ProFTPD
+        # and Pure-FTPd delay by 40 ms: every upload took that long.
+        target = self.connected()
+        self.upload(target, 'a.xml', b'A')
+        with target._ftp.transfercmd('NLST') as data:
+            self.assertEqual(1, data.getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            while data.recv(1024):
+                pass
+        target._ftp.voidresp()
 
 
 class ProtectionTest(FTPSTestCase):

@@ -1,28 +1,58 @@
-"""The export and the listing against real FTP servers: vsftpd, ProFTPD
-and Pure-FTPd.
+"""The export, the import and the listing against real FTP servers: vsftpd,
+ProFTPD and Pure-FTPd, each with plain FTP and with explicit TLS (FTPS).
 
 Each server runs in a layer of its own (see realservers.py) and the same
 tests run against each of them. Where a server cannot run here, its tests
 are skipped with the reason; under CI (``CI=true``) every server must run,
 so there they fail instead.
 """
+import ftplib
 import hashlib
+import logging
 import os
+import ssl
+import tempfile
+
+import trustme
+import zope.component
 
 import zeit.cds.main
 import zeit.cds.testing
 from zeit.cds import names
+from zeit.cds.ftps import FTPSTarget
+from zeit.cds.interfaces import AuthenticationError
+from zeit.cds.interfaces import CDSError
+from zeit.cds.interfaces import IExporter
+from zeit.cds.interfaces import IImporter
 from zeit.cds.remote import FTPTarget
+from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests import realservers
 from zeit.cds.tests.test_components import SpoolTestCase
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 # A name as a Latin-1 client leaves it: the servers keep and list its bytes.
 LATIN_1_NAME = os.fsdecode('Größe.xml'.encode('latin-1'))
+FOREIGN_LOCK = b'held by the CDS\n'
+# Each direction: the function of zeit.cds.main, the component's interface,
+# and the name of the remote directory in the log.
+DIRECTIONS = {
+    'export': (zeit.cds.main.export, IExporter, 'upload_dir'),
+    'import': (zeit.cds.main.import_, IImporter, 'download_dir'),
+}
 
 
 def under_ci():
     return os.environ.get('CI', '').lower() == 'true'
+
+
+def digest(path):
+    result = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while chunk := f.read(MIB):
+            result.update(chunk)
+    return result.hexdigest()
 
 
 class RealServerTestCase(SpoolTestCase):
@@ -31,7 +61,8 @@ class RealServerTestCase(SpoolTestCase):
     server.
 
     Concrete classes combine mixins of tests with this class and name one
-    of the layers of realservers.py.
+    of the layers of realservers.py; with a TLS layer, every transfer goes
+    through FTPS.
     """
 
     layer = None
@@ -45,41 +76,106 @@ class RealServerTestCase(SpoolTestCase):
         super().setUp()
         self.server = self.layer.server
 
-    def run_main(self, function):
-        """Run ``zeit.cds.main.export`` or ``import_`` against the server;
-        return the lines it logged."""
-        with zeit.cds.testing.LogCapture() as log:
-            function(self.store_dir, self.server.host, self.server.port,
-                     self.server.user, self.server.password,
-                     self.server.directory)
-        return log.getvalue().splitlines()
-
-    def connected(self):
-        """An FTPTarget with an open session on the server."""
-        target = FTPTarget(
+    def target(self, tls=None, **options):
+        """A new remote target for the server: FTPS with the server's CA
+        file when the server insists on TLS (or ``tls``), else FTP."""
+        options = dict(
             host=self.server.host, port=self.server.port,
             user=self.server.user, password=self.server.password,
-            directory=self.server.directory, timeout=10)
+            directory=self.server.directory, timeout=10, **options)
+        if tls is None:
+            tls = self.server.tls
+        if tls:
+            options.setdefault('ca_file', self.server.certificate.ca_file)
+            return FTPSTarget(**options)
+        return FTPTarget(**options)
+
+    def connected(self, **options):
+        """A remote target with an open session on the server."""
+        target = self.target(**options)
         target.connect()
         self.addCleanup(target.close)
         return target
 
-    def remote_digest(self, name):
-        digest = hashlib.sha256()
-        with open(os.path.join(self.server.root, name), 'rb') as f:
-            while chunk := f.read(MIB):
-                digest.update(chunk)
-        return digest.hexdigest()
+    def run_transfer(self, direction, target=None):
+        """Export or import between the spool and the server; return the
+        lines logged.
+
+        Plain FTP runs through zeit.cds.main, as zeit.cms calls it. FTPS
+        (or another ``target``) runs through the exporter or importer that
+        zeit.cms finds in the registry, and a run that fails as a whole is
+        logged as zeit.cds.main would log it.
+        """
+        function, interface, _ = DIRECTIONS[direction]
+        with zeit.cds.testing.LogCapture() as capture:
+            if target is None and not self.server.tls:
+                function(self.store_dir, self.server.host, self.server.port,
+                         self.server.user, self.server.password,
+                         self.server.directory)
+            else:
+                zeit.cds.main.ensure_configured()
+                transfer = zope.component.getMultiAdapter(
+                    (zeit.cds.main.open_spool(self.store_dir),
+                     target or self.target()), interface)
+                try:
+                    transfer.run()
+                except CDSError as e:
+                    log.error('%s', e)
+        return capture.getvalue().splitlines()
+
+    def connecting_line(self, direction):
+        """The first line a run logs."""
+        return (f'Connecting to CDS FTP server ({self.target().description}'
+                f', {DIRECTIONS[direction][2]} {self.server.directory})')
+
+    def run_log(self, direction, steps):
+        """The lines a whole run logs around the lines of its ``steps``."""
+        return [
+            self.connecting_line(direction),
+            f'Accessed filestore {self.store_dir}',
+            'Creating lock file',
+            'Lock file successfully created',
+            *steps,
+            'Removing lock file',
+            'Lock file successfully removed',
+            'Disconnected from CDS FTP server',
+        ]
+
+    def remote_path(self, name):
+        return os.path.join(self.server.root, name)
+
+    def spool_path(self, section, name):
+        return os.path.join(self.store_dir, section, name)
+
+    def spool_state(self):
+        """The spool's files and the server's: what a run may change."""
+        return ({section: self.spool_files(section)
+                 for section in ['tmp', 'new', 'cur']},
+                self.server.contents())
+
+    def assert_backs_off(self, direction):
+        """While either lock file is on the server and not ours, a run
+        backs off: nothing is transferred, the lock is left alone."""
+        spool, remote = self.spool_state()
+        for lock in names.LOCKS:
+            with self.subTest(lock=lock):
+                self.server.put(lock, FOREIGN_LOCK)
+                lines = self.run_transfer(direction)
+                self.assertIn(f"lock file '{lock}' exists", lines[-1])
+                self.assertEqual(
+                    (spool, dict(remote, **{lock: FOREIGN_LOCK})),
+                    self.spool_state())
+                os.remove(self.remote_path(lock))
 
 
 class ExportTests:
-    """zeit.cds.main.export and FTPTarget against the layer's server."""
+    """The export against the layer's server."""
 
     def export(self, files):
         """Put ``files`` (name to bytes) into the spool's ``new`` and
         export them; return the lines logged."""
         zeit.cds.testing.make_spool(self.store_dir, files)
-        return self.run_main(zeit.cds.main.export)
+        return self.run_transfer('export')
 
     def assert_exported(self, names):
         self.assertEqual([], self.spool_files('new'))
@@ -90,37 +186,19 @@ class ExportTests:
     def test_round_trip(self):
         files = {'a-file': b'This is the A file',
                  'b-file': bytes(range(256)) + b'\r\n\n\r'}
-        log = self.export(files)
-        self.assertEqual([
-            f'Connecting to CDS FTP server (host {self.server.host}, '
-            f'port {self.server.port}, user {self.server.user}, '
-            f'upload_dir {self.server.directory})',
-            f'Accessed filestore {self.store_dir}',
-            'Creating lock file',
-            'Lock file successfully created',
+        lines = self.export(files)
+        self.assertEqual(self.run_log('export', [
             'Uploaded file a-file',
             "Moved file a-file from 'new' to 'cur'",
             'Uploaded file b-file',
             "Moved file b-file from 'new' to 'cur'",
-            'Removing lock file',
-            'Lock file successfully removed',
-            'Disconnected from CDS FTP server',
-        ], log)
+        ]), lines)
         self.assertEqual(files, self.server.contents())
         self.assert_exported(files)
 
     def test_foreign_lock_makes_export_back_off(self):
         zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'A'})
-        for lock in names.LOCKS:
-            with self.subTest(lock=lock):
-                self.server.put(lock, b'held by the CDS\n')
-                log = self.run_main(zeit.cds.main.export)
-                self.assertIn(f"lock file '{lock}' exists", log[-1])
-                self.assertEqual({lock: b'held by the CDS\n'},
-                                 self.server.contents())
-                self.assertEqual(['a-file'], self.spool_files('new'))
-                self.assertEqual([], self.spool_files('cur'))
-                os.remove(os.path.join(self.server.root, lock))
+        self.assert_backs_off('export')
 
     def test_name_with_spaces_and_umlauts(self):
         files = {'Größe und Maß.xml': '<Maß>Größe</Maß>'.encode()}
@@ -140,7 +218,7 @@ class ExportTests:
         self.export({'big.xml': data})
         self.assert_exported(['big.xml'])
         self.assertEqual(hashlib.sha256(data).hexdigest(),
-                         self.remote_digest('big.xml'))
+                         digest(self.remote_path('big.xml')))
 
     def test_name_not_in_utf8_on_the_server(self):
         self.server.put(LATIN_1_NAME, b'from elsewhere')
@@ -155,9 +233,123 @@ class ExportTests:
         self.assertEqual({'a-file': b'today'}, self.server.contents())
         self.assert_exported(['a-file'])
 
+    # A run killed after the size check of an upload journals the file
+    # (see exporter.py). The next run asks the server for the temporary
+    # upload's SIZE instead of looking for it in a listing: vsftpd lists
+    # no names that start with a dot, such as ``.cds-partial.a-file``.
+
+    def interrupted(self, remote):
+        """The state a run killed after the size check of ``a-file``
+        leaves, with ``remote`` (name to bytes) on the server; return the
+        lines the next run logs."""
+        store = zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'A'})
+        FileStoreSpool(store).publishing('a-file')
+        for name, data in remote.items():
+            self.server.put(name, data)
+        return self.run_transfer('export')
+
+    def test_interrupted_before_the_rename(self):
+        lines = self.interrupted({names.partial_name('a-file'): b'A'})
+        self.assertIn(
+            'Finished uploading file a-file for an interrupted run', lines)
+        self.assertEqual({'a-file': b'A'}, self.server.contents())
+        self.assert_exported(['a-file'])
+
+    def test_interrupted_after_the_rename(self):
+        lines = self.interrupted({'a-file': b'A'})
+        self.assertIn('File a-file was uploaded by an interrupted run; not '
+                      'uploading it again', lines)
+        self.assertEqual({'a-file': b'A'}, self.server.contents())
+        self.assert_exported(['a-file'])
+
+    def test_upload_cut_short_by_a_killed_run_is_replaced(self):
+        self.server.put(names.partial_name('a-file'), b'half')
+        self.export({'a-file': b'all of it'})
+        self.assertEqual({'a-file': b'all of it'}, self.server.contents())
+        self.assert_exported(['a-file'])
+
+
+class ImportTests:
+    """The import against the layer's server."""
+
+    def import_files(self, files):
+        """Put ``files`` (name to bytes) on the server and import them;
+        return the lines logged."""
+        for name, data in files.items():
+            self.server.put(name, data)
+        return self.run_transfer('import')
+
+    def assert_imported(self, names):
+        """``names`` are in the spool's ``new``, nothing is in ``tmp``, and
+        nothing is left on the server, no lock file either."""
+        self.assertEqual(sorted(names), self.spool_files('new'))
+        self.assertEqual([], self.spool_files('tmp'))
+        self.assertEqual([], os.listdir(self.server.root))
+
+    def assert_received(self, files):
+        for name, data in files.items():
+            with open(self.spool_path('new', name), 'rb') as f:
+                self.assertEqual(data, f.read())
+
+    def test_import_round_trip(self):
+        files = {'foo.xml': b'<article>Foo</article>',
+                 'bar.xml': bytes(range(256)) + b'\r\n\n\r'}
+        lines = self.import_files(files)
+        self.assertEqual(self.run_log('import', [
+            'Downloaded file bar.xml',
+            "Moved file bar.xml from 'tmp' to 'new'",
+            'Removed file bar.xml from CDS FTP server',
+            'Downloaded file foo.xml',
+            "Moved file foo.xml from 'tmp' to 'new'",
+            'Removed file foo.xml from CDS FTP server',
+        ]), lines)
+        self.assert_imported(files)
+        self.assert_received(files)
+
+    def test_foreign_lock_makes_import_back_off(self):
+        self.server.put('foo.xml', b'<article>Foo</article>')
+        self.assert_backs_off('import')
+
+    def test_import_name_with_spaces_and_umlauts(self):
+        files = {'Größe und Maß.xml': '<Maß>Größe</Maß>'.encode()}
+        self.import_files(files)
+        self.assert_imported(files)
+        self.assert_received(files)
+
+    def test_import_empty_file(self):
+        self.import_files({'empty.xml': b''})
+        self.assert_imported(['empty.xml'])
+        self.assert_received({'empty.xml': b''})
+
+    def test_import_50_mib_file(self):
+        data = os.urandom(50 * MIB)
+        self.import_files({'big.xml': data})
+        self.assert_imported(['big.xml'])
+        self.assertEqual(hashlib.sha256(data).hexdigest(),
+                         digest(self.spool_path('new', 'big.xml')))
+
+    def test_temporary_uploads_and_lock_files_are_not_imported(self):
+        # Our own lock file ``read`` is on the server while the import
+        # lists the directory: it is not imported either.
+        partial = names.partial_name('a.xml')
+        self.import_files({partial: b'half', 'a.xml': b'A'})
+        self.assertEqual(['a.xml'], self.spool_files('new'))
+        self.assertEqual({partial: b'half'}, self.server.contents())
+
+    def test_dot_files(self):
+        # Files whose names start with a dot are imported like any other,
+        # from the servers that list them. vsftpd lists none (unless
+        # configured with force_dot_files=YES): they stay on the CDS.
+        self.import_files({'.hidden.xml': b'H', 'a.xml': b'A'})
+        if self.server.lists_dot_files:
+            self.assert_imported(['.hidden.xml', 'a.xml'])
+        else:
+            self.assertEqual(['a.xml'], self.spool_files('new'))
+            self.assertEqual({'.hidden.xml': b'H'}, self.server.contents())
+
 
 class ListingTests:
-    """FTPTarget.names() against the layer's server."""
+    """The remote target's names() against the layer's server."""
 
     def make_remote(self):
         os.mkdir(os.path.join(self.server.root, 'folder'))
@@ -173,8 +365,9 @@ class ListingTests:
         if not self.server.has_mlsd:
             # NLST cannot tell folders from files.
             expected.add('folder')
-        self.assertEqual(sorted(expected), [
-            name for name in listed if not name.startswith('.')])
+        if self.server.lists_dot_files:
+            expected.add('.hidden')
+        self.assertEqual(sorted(expected), listed)
 
     def test_names_by_nlst(self):
         # What the fallback sees, should a server lack MLSD.
@@ -202,19 +395,150 @@ class ListingTests:
         self.assertEqual([], target.names())
 
 
-# One class per server, each running every mixin of tests above; import
-# tests join them as another mixin.
+class TLSTests:
+    """What only a server that insists on TLS shows."""
 
-class VsftpdTest(ExportTests, ListingTests, RealServerTestCase):
+    def test_tls_1_2_and_1_3(self):
+        # Data connections resume the control connection's TLS session
+        # where the server insists. (Pure-FTPd does not; with TLS 1.3 it
+        # offers no session to resume.)
+        self.server.put('a.xml', b'A')
+        for version in [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]:
+            with self.subTest(version=version.name):
+                target = self.target()
+                target._context.maximum_version = version
+                target.connect()
+                self.addCleanup(target.close)
+                self.assertEqual(version.name.replace('_', '.'),
+                                 target._ftp.sock.version())
+                with target._ftp.transfercmd('RETR a.xml') as data:
+                    resumed = data.session_reused
+                    self.assertEqual(b'A', data.recv(1024))
+                target._ftp.voidresp()
+                if self.server.requires_tls_session_reuse:
+                    self.assertTrue(resumed)
+                target.write('b.xml', b'B')
+                self.assertEqual(['a.xml', 'b.xml'], target.names())
+                target.remove('b.xml')
+
+    def test_data_connections_that_do_not_resume(self):
+        # ftplib's own FTP_TLS does not resume the control connection's
+        # TLS session for its data connections.
+        self.server.put('a.xml', b'A')
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context(
+            cafile=self.server.certificate.ca_file), timeout=10)
+        self.addCleanup(ftp.close)
+        ftp.connect(self.server.host, self.server.port)
+        ftp.login(self.server.user, self.server.password)
+        ftp.prot_p()
+        ftp.cwd(self.server.directory)
+        received = []
+        if self.server.requires_tls_session_reuse:
+            with self.assertRaises((ftplib.Error, ssl.SSLError)):
+                ftp.retrbinary('RETR a.xml', received.append)
+        else:
+            ftp.retrbinary('RETR a.xml', received.append)
+            self.assertEqual([b'A'], received)
+
+    def test_no_login_in_the_clear(self):
+        # The server is strict; that the FTPS target logs in shows that
+        # its password went under TLS.
+        with self.assertRaises(AuthenticationError):
+            self.target(tls=False).connect()
+
+    def test_untrusted_certificate_moves_nothing(self):
+        untrusted = zeit.cds.testing.write_ca_file(
+            trustme.CA(), self.scratch())
+        zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'A'})
+        self.server.put('b.xml', b'B')
+        before = self.spool_state()
+        for direction in DIRECTIONS:
+            with self.subTest(direction=direction):
+                lines = self.run_transfer(
+                    direction, self.target(ca_file=untrusted))
+                self.assertEqual([
+                    self.connecting_line(direction),
+                    f'TLS certificate of host {self.server.host} not '
+                    'trusted: unable to get local issuer certificate',
+                ], lines)
+                self.assertEqual(before, self.spool_state())
+
+    def scratch(self):
+        folder = tempfile.mkdtemp(prefix='cds-interop-')
+        self.addCleanup(zeit.cds.testing.remove_tree, folder)
+        return folder
+
+    def cds(self, direction, *options):
+        """Run cds-export or cds-import with TLS against the server."""
+        password_file = os.path.join(self.scratch(), 'password')
+        with open(password_file, 'w') as f:
+            f.write(self.server.password)
+        return zeit.cds.testing.run_script(
+            f'cds-{direction}', '--spool', self.store_dir,
+            '--host', self.server.host, '--port', str(self.server.port),
+            '--user', self.server.user, '--dir', self.server.directory,
+            '--password-file', password_file, '--tls', *options)
+
+    def test_command_line_round_trip(self):
+        ca_file = ['--ca-file', self.server.certificate.ca_file]
+        files = {'a.xml': b'A', 'Größe und Maß.xml': b'M'}
+        zeit.cds.testing.make_spool(self.store_dir, files)
+        result = self.cds('export', *ca_file)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual(files, self.server.contents())
+        self.assertEqual(sorted(files), self.spool_files('cur'))
+        result = self.cds('import', *ca_file)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual({}, self.server.contents())
+        self.assertEqual(sorted(files), self.spool_files('new'))
+
+    def test_command_line_with_untrusted_certificate(self):
+        zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'A'})
+        self.server.put('b.xml', b'B')
+        before = self.spool_state()
+        for direction in DIRECTIONS:
+            with self.subTest(direction=direction):
+                # Without --ca-file: the system's CAs do not know ours.
+                result = self.cds(direction)
+                self.assertEqual(1, result.returncode, result.stderr)
+                self.assertEqual(
+                    f'ERROR: TLS certificate of host {self.server.host} not '
+                    'trusted: unable to get local issuer certificate',
+                    result.stderr.splitlines()[-1])
+                self.assertNotIn(self.server.password, result.stderr)
+                self.assertEqual(before, self.spool_state())
+
+
+# One class per server, each running every mixin of tests above; with TLS
+# as well.
+
+class VsftpdTest(ExportTests, ImportTests, ListingTests, RealServerTestCase):
     layer = realservers.VSFTPD_LAYER
 
 
-class ProFTPDTest(ExportTests, ListingTests, RealServerTestCase):
+class ProFTPDTest(ExportTests, ImportTests, ListingTests,
+                  RealServerTestCase):
     layer = realservers.PROFTPD_LAYER
 
 
-class PureFTPdTest(ExportTests, ListingTests, RealServerTestCase):
+class PureFTPdTest(ExportTests, ImportTests, ListingTests,
+                   RealServerTestCase):
     layer = realservers.PUREFTPD_LAYER
+
+
+class VsftpdTLSTest(ExportTests, ImportTests, ListingTests, TLSTests,
+                    RealServerTestCase):
+    layer = realservers.VSFTPD_TLS_LAYER
+
+
+class ProFTPDTLSTest(ExportTests, ImportTests, ListingTests, TLSTests,
+                     RealServerTestCase):
+    layer = realservers.PROFTPD_TLS_LAYER
+
+
+class PureFTPdTLSTest(ExportTests, ImportTests, ListingTests, TLSTests,
+                      RealServerTestCase):
+    layer = realservers.PUREFTPD_TLS_LAYER
 
 
 class ProFTPDWithoutOverwriteTest(RealServerTestCase):
@@ -227,14 +551,14 @@ class ProFTPDWithoutOverwriteTest(RealServerTestCase):
         self.server.put('a-file', b'yesterday')
         zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'today'})
         for _ in range(2):
-            log = self.run_main(zeit.cds.main.export)
+            lines = self.run_transfer('export')
             self.assertIn(
                 'Cannot upload file a-file: 550 a-file: Rename permission '
-                'denied', log)
+                'denied', lines)
             # Neither replaced nor a temporary upload left behind.
             self.assertEqual({'a-file': b'yesterday'}, self.server.contents())
             self.assertEqual(['a-file'], self.spool_files('new'))
-        os.remove(os.path.join(self.server.root, 'a-file'))
-        self.run_main(zeit.cds.main.export)
+        os.remove(self.remote_path('a-file'))
+        self.run_transfer('export')
         self.assertEqual({'a-file': b'today'}, self.server.contents())
         self.assertEqual(['a-file'], self.spool_files('cur'))
