@@ -117,6 +117,8 @@ class RealServerTestCase(SpoolTestCase):
                 transfer = zope.component.getMultiAdapter(
                     (zeit.cds.main.open_spool(self.store_dir),
                      target or self.target()), interface)
+                # As zeit.cds.main: one connection, lines in file order.
+                transfer.connections = 1
                 try:
                     transfer.run()
                 except CDSError as e:
