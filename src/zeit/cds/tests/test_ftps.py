@@ -238,7 +238,7 @@ class TransferTest(FTPSTestCase):
         # acknowledgement of the data (Nagle's algorithm), which ProFTPD
         # and Pure-FTPd delay by 40 ms: every upload took that long.
         target = self.connected()
-        self.upload(target, 'a.xml', b'A')
+        zeit.cds.testing.upload(target, 'a.xml', b'A')
         with target._ftp.transfercmd('NLST') as data:
             self.assertEqual(1, data.getsockopt(
                 socket.IPPROTO_TCP, socket.TCP_NODELAY))
