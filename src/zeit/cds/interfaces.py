@@ -58,14 +58,15 @@ class ISpool(zope.interface.Interface):
         """A context manager for receiving the file ``name``.
 
         It yields a binary file in ``tmp`` to write into. When the block
-        ends without an error the file is flushed and fsynced, and waits
-        in ``tmp`` for ``deliver``; otherwise it is removed.
+        ends without an error the file waits in ``tmp`` for ``deliver``;
+        otherwise it is removed.
         """
 
     def deliver(names):
         """Move the received files ``names`` from ``tmp`` to ``new``.
 
-        First they are noted in the spool's journal, where each stays
+        First they are made durable (fsync), then noted in the spool's
+        journal, where each stays
         until ``forget``: it marks the file as delivered, even after
         zeit.cms took it from ``new``. Everything is on disk (fsynced)
         when this returns. Raises LocalFileError.
