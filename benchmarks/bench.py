@@ -40,6 +40,7 @@ USER = 'bench'
 COMPARED_SIZE = 64 * KiB
 # "The same" peak RSS for 1 GiB as for 4 KiB: within this much.
 RSS_TOLERANCE = 2 * MiB
+SHM = '/dev/shm'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,12 +365,14 @@ class Bench:
         self.python_env = dict(
             os.environ, CDS_BENCH_PASSWORD=self.password,
             PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.tmp = None
+        self.tmp = self.server_tmp = None
         self.cds = None
         self._runs = 0
 
     def __enter__(self):
         self.tmp = tempfile.mkdtemp(prefix='cds-bench-', dir=self.args.tmpdir)
+        self.server_tmp = tempfile.mkdtemp(
+            prefix='cds-bench-server-', dir=self.args.server_tmpdir)
         home = os.path.join(self.tmp, 'home')
         os.makedirs(home)
         # lftp reads and writes its files under HOME: a clean one.
@@ -381,7 +384,9 @@ class Bench:
 
     def __exit__(self, *exc_info):
         self.processes.end_all()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        for folder in (self.tmp, self.server_tmp):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def skip_reason(self, workload, tool):
         if tool.startswith('lftp') and not self.lftp:
@@ -404,9 +409,14 @@ class Bench:
         if not active:
             return results
         folder = os.path.join(self.tmp, workload.name)
-        source = os.path.join(folder, 'source')
-        root = os.path.join(folder, 'server-root')
+        server_folder = os.path.join(self.server_tmp, workload.name)
+        root = os.path.join(server_folder, 'root')
+        os.makedirs(folder)
         os.makedirs(root)
+        # Where the files start from, so that each run links them.
+        source = os.path.join(
+            folder if workload.direction == 'export' else server_folder,
+            'source')
         self._say(f'{workload.name}: writing {workload.files:,} files')
         write_source(workload, source)
         server = Server(self.processes, root, workload.delay_ms,
@@ -428,6 +438,7 @@ class Bench:
         finally:
             server.stop()
             shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(server_folder, ignore_errors=True)
         return results
 
     def _run(self, result, server, source, root, folder):
@@ -447,6 +458,8 @@ class Bench:
             setup = None
             argv, env, timed_inside = self._command(
                 result, server.port, remote, run)
+            # Nothing of the last run is still being written back.
+            os.sync()
             before = server.replies()
             with open(os.path.join(run, 'stdout'), 'w+') as out, \
                     open(os.path.join(run, 'stderr'), 'w+') as err:
@@ -699,6 +712,32 @@ def targets(results):
     return checks
 
 
+def server_tmpdir(tmpdir, workloads):
+    """/dev/shm when it holds the largest workload twice over (its
+    source and one run's upload), else ``tmpdir``."""
+    needed = 2 * max(w.total for w in workloads) + 64 * MiB
+    try:
+        stat = os.statvfs(SHM)
+    except OSError:
+        return tmpdir
+    if os.access(SHM, os.W_OK) and stat.f_bavail * stat.f_frsize > needed:
+        return SHM
+    return tmpdir
+
+
+def filesystem(path):
+    """The type of the file system ``path`` is on, e.g. 'ext4'."""
+    path = os.path.realpath(path)
+    best, kind = '', '?'
+    with open('/proc/mounts') as f:
+        for line in f:
+            _, mount, fstype = line.split()[:3]
+            inside = path == mount or path.startswith(mount.rstrip('/') + '/')
+            if inside and len(mount) >= len(best):
+                best, kind = mount, fstype
+    return kind
+
+
 def versions(lftp):
     import pyftpdlib
     parts = [f'Python {platform.python_version()}',
@@ -734,8 +773,12 @@ def parse_args(argv):
     parser.add_argument('--delay-ms', type=float,
                         help='hold back every server reply this long, for '
                         'all workloads (default: wan-300 5, the others 0)')
-    parser.add_argument('--tmpdir', help='where the workloads are built '
+    parser.add_argument('--tmpdir', help='where the spools are built '
                         '(default: the system temporary folder)')
+    parser.add_argument('--server-tmpdir', help="where the server's files "
+                        'are (default: /dev/shm when it has room, so that '
+                        "the server's disk does not add noise; else "
+                        'as --tmpdir)')
     parser.add_argument('--timeout', type=float, default=900,
                         help='seconds before a run is killed (default 900)')
     parser.add_argument('--json', metavar='FILE',
@@ -765,6 +808,8 @@ def main(argv=None):
         if args.delay_ms is not None:
             workload = dataclasses.replace(workload, delay_ms=args.delay_ms)
         workloads.append(workload)
+    if args.server_tmpdir is None:
+        args.server_tmpdir = server_tmpdir(args.tmpdir, workloads)
     results = []
     try:
         with Bench(args, lftp) as bench:
@@ -780,6 +825,9 @@ def main(argv=None):
 
     print(f'zeit.cds benchmarks{" (--quick)" if args.quick else ""}: '
           f'median of {args.repeat} run(s); {versions(lftp)}')
+    spools = args.tmpdir or tempfile.gettempdir()
+    print(f'Spools in {spools} ({filesystem(spools)}), the server\'s files in '
+          f'{args.server_tmpdir} ({filesystem(args.server_tmpdir)}).')
     for workload in workloads:
         print(f'  {workload.name:12} {workload.describe()}')
     print()

@@ -98,6 +98,9 @@ def main(argv=None):
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Warnings and errors only, on stderr: pyftpdlib would log every
+    # session and every transfer otherwise, at the cost of its own CPU.
+    logging.basicConfig(level=logging.WARNING)
     logging.getLogger('pyftpdlib').setLevel(logging.WARNING)
 
     authorizer = pyftpdlib.authorizers.DummyAuthorizer()
