@@ -113,6 +113,8 @@ class Result:
     rss: list = dataclasses.field(default_factory=list)
     replies: list = dataclasses.field(default_factory=list)
     setup: list = dataclasses.field(default_factory=list)
+    cpu: list = dataclasses.field(default_factory=list)
+    server_cpu: list = dataclasses.field(default_factory=list)
     failure: str = None
     skipped: str = None
 
@@ -135,6 +137,7 @@ class Result:
             'size': self.workload.size, 'delay_ms': self.workload.delay_ms,
             'seconds': self.seconds, 'peak_rss_bytes': self.rss,
             'replies': self.replies, 'setup_seconds': self.setup,
+            'cpu_seconds': self.cpu, 'server_cpu_seconds': self.server_cpu,
             'failure': self.failure,
             'skipped': self.skipped,
         }
@@ -177,7 +180,8 @@ def end(process, grace=10):
 
 
 def measured(processes, argv, *, env, stdout, stderr, timeout):
-    """Run ``argv`` to its end: (wall seconds, peak RSS bytes, exit code).
+    """Run ``argv`` to its end: (wall seconds, peak RSS bytes, CPU
+    seconds, exit code).
 
     The peak RSS is sampled from /proc while the program runs, since
     the rusage of a child counts the RSS of the harness it was forked
@@ -191,14 +195,15 @@ def measured(processes, argv, *, env, stdout, stderr, timeout):
     watchdog.start()
     sampler.start()
     try:
-        _, status, _ = os.wait4(process.pid, 0)
+        _, status, usage = os.wait4(process.pid, 0)
     finally:
         watchdog.cancel()
         sampler.stop()
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     processes.finished(process)
-    return wall, sampler.peak, process.returncode
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, sampler.peak, cpu, process.returncode
 
 
 class PeakSampler(threading.Thread):
@@ -262,11 +267,12 @@ class Server:
                             f'{line!r}; its stderr: {self._log.read()}')
         return value
 
-    def replies(self):
-        """How many replies the server has sent so far."""
+    def counters(self):
+        """The replies the server has sent so far, and its CPU seconds."""
         self._process.stdin.write('count\n')
         self._process.stdin.flush()
-        return int(self._answer('count'))
+        replies, cpu = self._answer('count').split()
+        return int(replies), float(cpu)
 
     def stop(self):
         try:
@@ -460,16 +466,18 @@ class Bench:
                 result, server.port, remote, run)
             # Nothing of the last run is still being written back.
             os.sync()
-            before = server.replies()
+            replies_before, server_before = server.counters()
             with open(os.path.join(run, 'stdout'), 'w+') as out, \
                     open(os.path.join(run, 'stderr'), 'w+') as err:
-                wall, rss, code = measured(
+                wall, rss, cpu, code = measured(
                     self.processes, argv, env=env, stdout=out, stderr=err,
                     timeout=self.args.timeout)
                 out.seek(0)
                 err.seek(0)
                 output, errors = out.read(), err.read()
-            replies = server.replies() - before
+            replies, server_cpu = server.counters()
+            replies -= replies_before
+            server_cpu -= server_before
             if code != 0:
                 raise RunFailed(f'exit code {code}: {errors.strip()[-2000:]}')
             if timed_inside:
@@ -477,7 +485,7 @@ class Bench:
                 # harness's own, so the sampler cannot tell them apart.
                 report = json.loads(output)
                 wall, rss = report['seconds'], report['peak_rss']
-                setup = report['setup']
+                cpu, setup = report['cpu'], report['setup']
             self._verify(result, source, remote_path, run, errors)
         finally:
             shutil.rmtree(run, ignore_errors=True)
@@ -485,6 +493,8 @@ class Bench:
         result.seconds.append(wall)
         result.rss.append(rss)
         result.replies.append(replies)
+        result.cpu.append(cpu)
+        result.server_cpu.append(server_cpu)
         if setup is not None:
             result.setup.append(setup)
 
@@ -585,7 +595,8 @@ def probe_cds(env):
 
 def table(results):
     header = ('tool', 'workload', 'wall s', '±%', 'files/s', 'MB/s',
-              'RSS MiB', 'repl/file', 'x ftplib', 'x lftp-P4')
+              'RSS MiB', 'repl/file', 'CPU s', 'srv CPU', 'x ftplib',
+              'x lftp-P4')
     rows = []
     notes = []
     by_workload = {}
@@ -595,7 +606,8 @@ def table(results):
         w = result.workload
         if not result.ok:
             why = result.skipped or f'FAILED: {result.failure}'
-            rows.append((result.label, w.name, 'n.a.') + ('',) * 7)
+            rows.append((result.label, w.name, 'n.a.')
+                        + ('',) * (len(header) - 3))
             notes.append(f'{result.label} on {w.name}: {why}')
             continue
         median = result.median
@@ -606,6 +618,8 @@ def table(results):
             f'{w.files / median:,.0f}', f'{w.total / median / 1e6:,.1f}',
             f'{max(result.rss) / MiB:.1f}',
             f'{statistics.median(result.replies) / w.files:.2f}',
+            f'{statistics.median(result.cpu):.3f}',
+            f'{statistics.median(result.server_cpu):.3f}',
             _ratio(median, others.get('ftplib')),
             _ratio(median, others.get('lftp-p4')),
         ))
@@ -840,7 +854,8 @@ def main(argv=None):
         'whole process. ±%: half the range of the runs. MB = 10^6 bytes. '
         'RSS: the largest peak (VmHWM) of the runs. repl/file: server '
         'replies per file, the fixed ones (login, lock, listing) spread '
-        'over the files.', 79))
+        'over the files. CPU s: the CPU time (user + system) of the '
+        "client over the same span as wall s; srv CPU: the server's.", 79))
     setups = {}
     for result in results:
         setups.setdefault(result.label, []).extend(result.setup)

@@ -2,8 +2,8 @@
 
 Each run imports what it needs first (zeit.cds also loads its ZCML),
 then times only the transfer, and prints one line of JSON: the transfer's
-``seconds``, the ``setup`` seconds before it, and its own ``peak_rss``
-(VmHWM, bytes). The password comes from $CDS_BENCH_PASSWORD, never from
+``seconds`` and ``cpu`` seconds, the ``setup`` seconds before it, and
+its own ``peak_rss`` (VmHWM, bytes). The password comes from $CDS_BENCH_PASSWORD, never from
 argv. The server is on 127.0.0.1.
 
     python clients.py probe
@@ -144,10 +144,10 @@ def _cds_run(args, function_name, adapted):
     # Part of every real run, but not of the transfer: ZCML is loaded.
     zeit.cds.main.ensure_configured()
     function = getattr(zeit.cds.main, function_name)
-    started = time.perf_counter()
+    started = _clocks()
     function(args.spool, HOST, args.port, args.user, _password(), args.dir,
              **kwargs)
-    return started, time.perf_counter()
+    return started, _clocks()
 
 
 def cds_export(args):
@@ -160,10 +160,14 @@ def cds_import(args):
 
 def _timed(function):
     def run(args):
-        started = time.perf_counter()
+        started = _clocks()
         function(args)
-        return started, time.perf_counter()
+        return started, _clocks()
     return run
+
+
+def _clocks():
+    return time.perf_counter(), time.process_time()
 
 
 def _peak_rss():
@@ -200,9 +204,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format='%(message)s')
     result = COMMANDS[args.command](args)
     if isinstance(result, tuple):
-        started, ended = result
+        (started, cpu_started), (ended, cpu_ended) = result
         result = {'seconds': ended - started, 'setup': started - LOADED,
-                  'peak_rss': _peak_rss()}
+                  'cpu': cpu_ended - cpu_started, 'peak_rss': _peak_rss()}
     json.dump(result, sys.stdout)
     sys.stdout.write('\n')
 

@@ -14,7 +14,8 @@ Usage (bench.py starts it; the password comes from $CDS_BENCH_PASSWORD)::
   Replies of one connection keep their order; a closing connection
   first sends what is held back.
 - It counts its replies. Each line ``count`` written to its stdin is
-  answered with ``count N`` on stdout: the replies so far.
+  answered with ``count N SECONDS`` on stdout: the replies so far and
+  the CPU time the server has used.
 - It stops at the end of its stdin (``stop`` or a closed pipe), and on
   SIGTERM or SIGINT, without a traceback.
 """
@@ -80,7 +81,7 @@ def report_on_request(handler, stdin, stdout):
     """Answer ``count`` lines from the harness; stop at ``stop`` or EOF."""
     for line in stdin:
         if line.strip() == 'count':
-            stdout.write(f'count {handler.replies}\n')
+            stdout.write(f'count {handler.replies} {time.process_time()}\n')
             stdout.flush()
         elif line.strip() == 'stop':
             break
