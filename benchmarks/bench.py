@@ -4,7 +4,9 @@ Run from a checkout after ``python3 bootstrap.py``::
 
     bin/py benchmarks/bench.py [--quick] [--workload NAME ...]
                                [--tool NAME ...] [--repeat 5]
-                               [--delay-ms MS] [--tmpdir DIR] [--json FILE]
+                               [--delay-ms MS] [--json FILE] [...]
+
+(``--help`` lists every option, the workloads and the tools.)
 
 Every workload is built in a temporary spool (``tmp``, ``new``, ``cur``)
 and a fresh directory on a pyftpdlib server that runs in a process of
@@ -16,6 +18,7 @@ to 64 KiB, its content; nothing left over) so that a broken run cannot
 look fast. The table shows medians; the targets of issue 9 follow it.
 """
 import argparse
+import collections
 import dataclasses
 import json
 import os
@@ -23,6 +26,7 @@ import platform
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -179,8 +183,9 @@ def end(process, grace=10):
         process.wait()
 
 
-def measured(processes, argv, *, env, stdout, stderr, timeout):
-    """Run ``argv`` to its end: (wall seconds, peak RSS bytes, CPU
+def measured(processes, argv, *, env, stdout, stderr, timeout,
+             sample_rss=True):
+    """Run ``argv`` to its end: (wall seconds, peak RSS bytes or 0, CPU
     seconds, exit code).
 
     The peak RSS is sampled from /proc while the program runs, since
@@ -193,12 +198,14 @@ def measured(processes, argv, *, env, stdout, stderr, timeout):
     watchdog = threading.Timer(timeout, process.kill)
     sampler = PeakSampler(process.pid, argv[0])
     watchdog.start()
-    sampler.start()
+    if sample_rss:
+        sampler.start()
     try:
         _, status, usage = os.wait4(process.pid, 0)
     finally:
         watchdog.cancel()
-        sampler.stop()
+        if sample_rss:
+            sampler.stop()
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     processes.finished(process)
@@ -285,6 +292,63 @@ class Server:
         self._log.close()
 
 
+# --- ports -------------------------------------------------------------
+#
+# Every file travels on a data connection of its own, to a port the server
+# binds with bind(port 0). The side that closes a TCP connection first
+# keeps it in TIME_WAIT for 60 s; for a download that is the server. Once
+# some 14,000 such sockets hold the ephemeral ports (32768-60999 here),
+# each bind(port 0) of the server takes milliseconds instead of
+# microseconds, and a run is slowed by the runs before it. (Sockets that
+# the client closed first, as after an upload, do not count.) So before
+# each run the harness waits, at most SETTLE_SECONDS, until bind(port 0)
+# is quick again and, before a download, until the downloads of the last
+# TIME_WAIT_SECONDS and the run's own stay below DOWNLOADS_LIMIT.
+
+SETTLE_SECONDS = 75
+TIME_WAIT_SECONDS = 62
+DOWNLOADS_LIMIT = 10000
+BIND_LIMIT = 200e-6
+
+
+class Ports:
+    """Keeps the server's data ports quick for the next run."""
+
+    def __init__(self):
+        self._downloads = collections.deque()   # (monotonic time, files)
+
+    def downloaded(self, files):
+        self._downloads.append((time.monotonic(), files))
+
+    def recent_downloads(self):
+        expired = time.monotonic() - TIME_WAIT_SECONDS
+        while self._downloads and self._downloads[0][0] < expired:
+            self._downloads.popleft()
+        return sum(files for _, files in self._downloads)
+
+    def settle(self, downloads):
+        """Wait until the server's data ports come quickly, with room for
+        ``downloads`` more; the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < SETTLE_SECONDS:
+            crowded = (downloads and self.recent_downloads() + downloads
+                       > DOWNLOADS_LIMIT)
+            if not crowded and bind_seconds() < BIND_LIMIT:
+                break
+            time.sleep(1)
+        return time.monotonic() - started
+
+
+def bind_seconds(probes=20):
+    """The time one listening socket on 127.0.0.1, port 0, takes."""
+    started = time.perf_counter()
+    for _ in range(probes):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            probe.listen(1)
+    return (time.perf_counter() - started) / probes
+
+
 # --- workloads on disk ------------------------------------------------
 
 def file_names(workload):
@@ -367,6 +431,7 @@ class Bench:
         self.args = args
         self.lftp = lftp
         self.processes = Processes()
+        self.ports = Ports()
         self.password = secrets.token_urlsafe(16)
         self.python_env = dict(
             os.environ, CDS_BENCH_PASSWORD=self.password,
@@ -464,14 +529,25 @@ class Bench:
             setup = None
             argv, env, timed_inside = self._command(
                 result, server.port, remote, run)
-            # Nothing of the last run is still being written back.
+            # Nothing of the last run is still being written back, nor
+            # holding the ports this one needs.
             os.sync()
+            downloads = (result.workload.files
+                         if result.workload.direction == 'import' else 0)
+            waited = self.ports.settle(downloads)
+            if waited >= 5:
+                self._say(f'  waited {waited:.0f} s for TIME_WAIT sockets '
+                          'of earlier runs to expire')
             replies_before, server_before = server.counters()
             with open(os.path.join(run, 'stdout'), 'w+') as out, \
                     open(os.path.join(run, 'stderr'), 'w+') as err:
-                wall, rss, cpu, code = measured(
-                    self.processes, argv, env=env, stdout=out, stderr=err,
-                    timeout=self.args.timeout)
+                try:
+                    wall, rss, cpu, code = measured(
+                        self.processes, argv, env=env, stdout=out,
+                        stderr=err, timeout=self.args.timeout,
+                        sample_rss=not timed_inside)
+                finally:
+                    self.ports.downloaded(downloads)
                 out.seek(0)
                 err.seek(0)
                 output, errors = out.read(), err.read()
@@ -481,8 +557,8 @@ class Bench:
             if code != 0:
                 raise RunFailed(f'exit code {code}: {errors.strip()[-2000:]}')
             if timed_inside:
-                # Exact, from inside: the python executable is the
-                # harness's own, so the sampler cannot tell them apart.
+                # Exact, from inside (the sampler could not tell the
+                # client from the harness: both run the same python).
                 report = json.loads(output)
                 wall, rss = report['seconds'], report['peak_rss']
                 cpu, setup = report['cpu'], report['setup']
