@@ -1,16 +1,23 @@
 """The Python clients bench.py measures, one per process.
 
 Each run imports what it needs first (zeit.cds also loads its ZCML),
-then times only the transfer, and prints one line of JSON: the transfer's
-``seconds`` and ``cpu`` seconds, the ``setup`` seconds before it, and
-its own ``peak_rss`` (VmHWM, bytes). The password comes from $CDS_BENCH_PASSWORD, never from
-argv. The server is on 127.0.0.1.
+then times only the transfer, and prints one line of JSON: the
+transfer's ``seconds`` and ``cpu`` seconds, the ``setup`` seconds before
+it, and its own ``peak_rss`` (VmHWM, bytes). The password comes from
+$CDS_BENCH_PASSWORD, never from argv. The server is on 127.0.0.1.
 
     python clients.py probe
-    python clients.py cds-export    --port P --user U --dir D --spool S [--connections N]
-    python clients.py cds-import    --port P --user U --dir D --spool S [--connections N]
+    python clients.py api-export    --port P --user U --dir D --spool S
+    python clients.py api-import    --port P --user U --dir D --spool S
+    python clients.py cli-export    --port P --user U --dir D --spool S [--connections N]
+    python clients.py cli-import    --port P --user U --dir D --spool S [--connections N]
     python clients.py ftplib-export --port P --user U --dir D --spool S
     python clients.py ftplib-import --port P --user U --dir D --dest DIR
+
+``api-*`` call ``zeit.cds.main.export`` and ``import_``, the façade
+zeit.cms calls; ``cli-*`` call the console scripts ``cds-export`` and
+``cds-import`` (from the package's entry points) with their defaults,
+quietly (``-q``). ``probe`` tells which of them this zeit.cds has.
 
 The ftplib loops are the fair baselines: one connection, the CDS lock
 (``write`` for export, ``read`` for import), ftplib's ordinary
@@ -23,7 +30,9 @@ import time
 LOADED = time.perf_counter()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import ftplib  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -33,11 +42,14 @@ HOST = '127.0.0.1'
 WRITE_LOCK = 'write'
 READ_LOCK = 'read'
 LOCK_CONTENT = b'zeit.cds benchmark baseline\n'
+SCRIPTS = {'export': 'cds-export', 'import': 'cds-import'}
 
 
 def _password():
     return os.environ['CDS_BENCH_PASSWORD']
 
+
+# --- the baselines ------------------------------------------------------
 
 def _ftp(args):
     ftp = ftplib.FTP(timeout=60, encoding='utf-8')
@@ -52,7 +64,7 @@ def ftplib_export(args):
     final name, DELE the lock."""
     new = os.path.join(args.spool, 'new')
     ftp = _ftp(args)
-    ftp.storbinary('STOR ' + WRITE_LOCK, _BytesReader(LOCK_CONTENT))
+    ftp.storbinary('STOR ' + WRITE_LOCK, io.BytesIO(LOCK_CONTENT))
     for name in sorted(os.listdir(new)):
         with open(os.path.join(new, name), 'rb') as f:
             ftp.storbinary('STOR ' + name, f)
@@ -63,7 +75,7 @@ def ftplib_export(args):
 def ftplib_import(args):
     """STOR the ``read`` lock, then RETR and DELE every other file."""
     ftp = _ftp(args)
-    ftp.storbinary('STOR ' + READ_LOCK, _BytesReader(LOCK_CONTENT))
+    ftp.storbinary('STOR ' + READ_LOCK, io.BytesIO(LOCK_CONTENT))
     for name in sorted(ftp.nlst()):
         if name in (READ_LOCK, WRITE_LOCK, '.', '..'):
             continue
@@ -74,89 +86,93 @@ def ftplib_import(args):
     ftp.quit()
 
 
-class _BytesReader:
-    """Just enough of a file for storbinary."""
+# --- zeit.cds -----------------------------------------------------------
 
-    def __init__(self, data):
-        self._data = data
-
-    def read(self, size=-1):
-        data, self._data = self._data, b''
-        return data
-
-
-def _registered(adapted):
-    """The factory registered for (ISpool, IRemoteTarget) providing the
-    interface named ``adapted`` (IExporter, IImporter), or None."""
-    import zope.component
-    import zeit.cds.interfaces as interfaces
-    import zeit.cds.main
-
-    provided = getattr(interfaces, adapted, None)
-    if provided is None:
-        return None
-    zeit.cds.main.ensure_configured()
-    return zope.component.getSiteManager().adapters.lookup(
-        (interfaces.ISpool, interfaces.IRemoteTarget), provided)
-
-
-def _connections_setting(function_name, adapted):
-    """How this zeit.cds takes a number of connections for ``function_name``
-    of zeit.cds.main: 'keyword', 'setting' (an attribute of the registered
-    exporter or importer), or None (it does not)."""
-    import inspect
-
-    import zeit.cds.main
-
-    function = getattr(zeit.cds.main, function_name, None)
-    if function is None:
-        return None
-    if 'connections' in inspect.signature(function).parameters:
-        return 'keyword'
-    if hasattr(_registered(adapted), 'connections'):
-        return 'setting'
+def _script(name):
+    """The function behind the console script ``name``, or None."""
+    from importlib import metadata
+    for entry in metadata.entry_points(group='console_scripts', name=name):
+        if entry.module.startswith('zeit.cds'):
+            return entry.load()
     return None
 
 
+def _call_script(name, argv):
+    """Run the console script ``name`` with ``argv``: its exit code."""
+    script = _script(name)
+    saved, sys.argv = sys.argv, [name] + argv
+    try:
+        script()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (e.code is not None)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _script_options(name):
+    """The help text of the console script ``name``, or None."""
+    if _script(name) is None:
+        return None
+    help_text = io.StringIO()
+    with contextlib.redirect_stdout(help_text), \
+            contextlib.redirect_stderr(io.StringIO()):
+        _call_script(name, ['--help'])
+    return help_text.getvalue()
+
+
 def probe(args):
+    """What this zeit.cds offers, for each direction: the façade's
+    function, the console script, and its ``--connections`` option."""
     import zeit.cds.main
 
-    return {
-        'import_': hasattr(zeit.cds.main, 'import_'),
-        'export_connections': _connections_setting('export', 'IExporter'),
-        'import_connections': _connections_setting('import_', 'IImporter'),
-    }
+    found = {}
+    for direction, function in (('export', 'export'), ('import', 'import_')):
+        options = _script_options(SCRIPTS[direction])
+        found[direction] = {
+            'api': hasattr(zeit.cds.main, function),
+            'cli': options is not None,
+            'connections': options is not None
+            and '--connections' in options,
+        }
+    return found
 
 
-def _cds_run(args, function_name, adapted):
-    import zeit.cds.main
+def _api(function_name):
+    def run(args):
+        import zeit.cds.main
 
-    kwargs = {}
-    if args.connections is not None:
-        how = _connections_setting(function_name, adapted)
-        if how == 'keyword':
-            kwargs['connections'] = args.connections
-        elif how == 'setting':
-            # The registered component's own setting, in this process only.
-            _registered(adapted).connections = args.connections
-        else:
-            sys.exit('this zeit.cds has no connections setting')
-    # Part of every real run, but not of the transfer: ZCML is loaded.
-    zeit.cds.main.ensure_configured()
-    function = getattr(zeit.cds.main, function_name)
-    started = _clocks()
-    function(args.spool, HOST, args.port, args.user, _password(), args.dir,
-             **kwargs)
-    return started, _clocks()
+        # Part of every real run, but not of the transfer: ZCML is loaded.
+        zeit.cds.main.ensure_configured()
+        function = getattr(zeit.cds.main, function_name)
+        started = _clocks()
+        function(args.spool, HOST, args.port, args.user, _password(),
+                 args.dir)
+        return started, _clocks()
+    return run
 
 
-def cds_export(args):
-    return _cds_run(args, 'export', 'IExporter')
+def _cli(direction):
+    def run(args):
+        import zeit.cds.main
+
+        zeit.cds.main.ensure_configured()
+        argv = ['--spool', args.spool, '--host', HOST,
+                '--port', str(args.port), '--user', args.user,
+                '--dir', args.dir, '-q']
+        if args.connections is not None:
+            argv += ['--connections', str(args.connections)]
+        os.environ['CDS_PASSWORD'] = _password()
+        started = _clocks()
+        code = _call_script(SCRIPTS[direction], argv)
+        ended = _clocks()
+        if code:
+            sys.exit(f'{SCRIPTS[direction]} ended with exit code {code}')
+        return started, ended
+    return run
 
 
-def cds_import(args):
-    return _cds_run(args, 'import_', 'IImporter')
-
+# --- running one --------------------------------------------------------
 
 def _timed(function):
     def run(args):
@@ -182,8 +198,10 @@ def _peak_rss():
 
 COMMANDS = {
     'probe': probe,
-    'cds-export': cds_export,
-    'cds-import': cds_import,
+    'api-export': _api('export'),
+    'api-import': _api('import_'),
+    'cli-export': _cli('export'),
+    'cli-import': _cli('import'),
     'ftplib-export': _timed(ftplib_export),
     'ftplib-import': _timed(ftplib_import),
 }
@@ -199,8 +217,8 @@ def main(argv=None):
     parser.add_argument('--dest')
     parser.add_argument('--connections', type=int)
     args = parser.parse_args(argv)
-    # zeit.cds logs each step at INFO; only its errors are shown (on
-    # stderr, which bench.py prints when a run fails).
+    # zeit.cds logs each step at INFO; only its warnings and errors are
+    # shown (on stderr, which bench.py reads when it verifies a run).
     logging.basicConfig(level=logging.WARNING, format='%(message)s')
     result = COMMANDS[args.command](args)
     if isinstance(result, tuple):
