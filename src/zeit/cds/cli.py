@@ -181,7 +181,7 @@ def run(direction, argv=None):
                 for name in transfer.plan():
                     log.info('Would %s file %s', direction, name)
                 return 0
-            with progress.bar_on_terminal(sys.stderr):
+            with progress.bar_on_terminal(sys.stderr, transfer):
                 summary = transfer.run()
         except CDSError as e:
             log.error('%s', e)

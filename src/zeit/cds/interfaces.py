@@ -102,6 +102,10 @@ class IRemoteTarget(zope.interface.Interface):
 
     directory = zope.interface.Attribute('The remote directory.')
 
+    progress = zope.interface.Attribute(
+        'None, or a callable the target may call with the number of bytes '
+        'it just moved, for a progress bar.')
+
     def another():
         """A new, unconnected target with the same settings: one more
         connection for parallel transfers."""

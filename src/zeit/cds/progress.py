@@ -1,5 +1,6 @@
 """A progress bar on the terminal for long runs, driven by the run's
-events; cron, which has no terminal, never sees one."""
+events and its targets' byte counts; cron, which has no terminal, never
+sees one."""
 import contextlib
 
 import tqdm
@@ -9,23 +10,38 @@ import zope.event
 from zeit.cds.events import IFileEvent
 from zeit.cds.events import IRunStarted
 
-# Fewer files than this finish before a bar would tell anything.
+# From this many files on a run counts its files; a run of fewer, bigger
+# ones counts its bytes, once it has taken longer than DELAY seconds.
 LONG_RUN = 100
+DELAY = 2
+
+
+class _Bar(tqdm.tqdm):
+    # No watchdog thread of tqdm's: a bar here lives as long as its run.
+    monitor_interval = 0
 
 
 @contextlib.contextmanager
-def bar_on_terminal(stream):
-    """Show a bar on ``stream`` for a long run, if it is a terminal."""
+def bar_on_terminal(stream, transfer, delay=DELAY, every=0.1):
+    """Show a bar on ``stream`` for a long run of ``transfer``, if the
+    stream is a terminal; it is redrawn ``every`` so many seconds."""
     if not stream.isatty():
         yield
         return
     bars = []
 
     def follow(event):
-        if IRunStarted.providedBy(event) and len(event.planned) >= LONG_RUN:
-            bars.append(tqdm.tqdm(total=len(event.planned), unit='file',
-                                  file=stream, leave=False))
-        elif IFileEvent.providedBy(event) and bars:
+        if IRunStarted.providedBy(event):
+            if len(event.planned) >= LONG_RUN:
+                bars.append(_Bar(total=len(event.planned), unit='file',
+                                 file=stream, leave=False, mininterval=every))
+            else:
+                bars.append(_Bar(unit='B', unit_scale=True, delay=delay,
+                                 file=stream, leave=False, mininterval=every))
+                # Every connection's target is made from this one.
+                transfer.target.progress = bars[-1].update
+        elif IFileEvent.providedBy(event) and bars and \
+                bars[-1].unit == 'file':
             bars[-1].update()
 
     zope.event.subscribers.append(follow)
@@ -35,5 +51,6 @@ def bar_on_terminal(stream):
             yield
     finally:
         zope.event.subscribers.remove(follow)
+        transfer.target.progress = None
         for bar in bars:
             bar.close()

@@ -89,6 +89,7 @@ class FTPTarget:
         self.timeout = timeout
         self._ftp = None
         self._use_mlsd = True
+        self.progress = None
 
     @property
     def description(self):
@@ -165,7 +166,12 @@ class FTPTarget:
                     raise LocalFileError(
                         f'Cannot write {command}: {e.strerror}') from e
                 size += len(chunk)
+                self._count(len(chunk))
         return size
+
+    def _count(self, size):
+        if self.progress is not None:
+            self.progress(size)
 
     @contextlib.contextmanager
     def _transfer(self, command):
@@ -287,6 +293,7 @@ class FTPTarget:
         with self._transfer('STOR ' + name) as data:
             while chunk := fileobj.read(SEND_SIZE):
                 data.sendall(chunk)
+                self._count(len(chunk))
 
     def download(self, name, fileobj):
         with _translated(TransferError, f'Cannot download file {name}'):

@@ -8,7 +8,7 @@ from zeit.cds.interfaces import ISummary
 @zope.interface.implementer(ISummary)
 @dataclasses.dataclass
 class Summary:
-    """What one run did; the exporter fills it in as it goes."""
+    """What one run did; the run fills it in as it goes."""
 
     files: int = 0
     bytes: int = 0
