@@ -22,6 +22,7 @@ from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.oserrors import reported_as
 from zeit.cds.transfer import Transfer
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,10 @@ def set_up_logging(args, logfile):
         # With a log file, cron mails only what needs attention. (A filter,
         # not a level: the progress bar's handler takes over filters.)
         console.addFilter(lambda record: record.levelno >= logging.WARNING)
-        try:
+        with reported_as(ConfigurationError,
+                         f'Cannot open log file {logfile}'):
             handler = logging.handlers.TimedRotatingFileHandler(
                 logfile, when='W0', backupCount=8, encoding='utf-8')
-        except OSError as e:
-            raise ConfigurationError(
-                f'Cannot open log file {logfile}: {e.strerror}') from e
         handler.setFormatter(logging.Formatter(
             '%(asctime)s %(levelname)s %(message)s'))
         root.addHandler(handler)
@@ -140,16 +139,15 @@ def transfer_for(direction, settings):
     if settings.zcml:
         zeit.cds.main.load_zcml(settings.zcml)
     zeit.cds.main.ensure_configured()
-    spool = zeit.cds.main.open_spool(settings.spool)
     if settings.connection:
         declared = zeit.cds.main.connection(settings.connection)
         target, connections = declared.target(), declared.connections
     else:
         target, connections = target_for(settings), None
-    transfer = zope.component.getMultiAdapter((spool, target), interface)
+    transfer = zeit.cds.main.transfer(
+        interface, settings.spool, target,
+        settings.connections or connections)
     transfer.break_lock_older_than = settings.break_lock_older_than
-    transfer.connections = (settings.connections or connections
-                            or transfer.connections)
     return transfer
 
 

@@ -12,7 +12,6 @@ import secrets
 import sys
 import tempfile
 
-import zope.component
 
 import zeit.cds.main
 from zeit.cds.interfaces import CDSError
@@ -54,10 +53,9 @@ def prepare(folder):
 
 
 def run(interface, spool_path, server, password, directory):
-    spool = zeit.cds.main.open_spool(spool_path)
     target = FTPTarget(host=server.host, port=server.port, user='demo',
                        password=password, directory=directory)
-    return zope.component.getMultiAdapter((spool, target), interface).run()
+    return zeit.cds.main.transfer(interface, spool_path, target).run()
 
 
 def listing(path):
@@ -77,7 +75,6 @@ def main(argv=None):
     logging.getLogger('pyftpdlib').setLevel(logging.WARNING)
     paths = prepare(folder)
     password = secrets.token_urlsafe(16)
-    zeit.cds.main.ensure_configured()
     with EmbeddedServer(paths['cds-server'], 'demo', password) as server:
         print(f'Started the embedded CDS server at ftp://{server.host}:'
               f'{server.port}/ (root {paths["cds-server"]})\n')

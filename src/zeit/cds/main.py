@@ -21,6 +21,7 @@ from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.oserrors import reported_as
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,20 @@ def open_spool(store_dir):
     if not os.path.isdir(store_dir):
         raise LocalFileError(f'Spool {store_dir} is not a directory')
     store = gocept.filestore.filestore.FileStore(store_dir)
-    try:
+    with reported_as(LocalFileError, f'Cannot prepare spool {store_dir}'):
         store.prepare()
-    except OSError as e:
-        raise LocalFileError(
-            f'Cannot prepare spool {store_dir}: {e.strerror}') from e
     return ISpool(store)
+
+
+def transfer(interface, store_dir, target, connections=None):
+    """The ``interface`` (IExporter, IImporter) between the spool
+    ``store_dir`` and ``target``; on ``connections`` at once, if given."""
+    ensure_configured()
+    found = zope.component.getMultiAdapter(
+        (open_spool(store_dir), target), interface)
+    if connections is not None:
+        found.connections = connections
+    return found
 
 
 def connection(name):
@@ -77,12 +86,9 @@ def import_via(connection, store_dir):
 
 def _run_via(interface, name, store_dir):
     ensure_configured()
-    spool = open_spool(store_dir)
     settings = connection(name)
-    transfer = zope.component.getMultiAdapter(
-        (spool, settings.target()), interface)
-    transfer.connections = settings.connections
-    return transfer.run()
+    return transfer(interface, store_dir, settings.target(),
+                    settings.connections).run()
 
 
 def export(store_dir, hostname, port, user, password, upload_dir):
@@ -100,15 +106,11 @@ def _run(interface, store_dir, hostname, port, user, password, directory):
     ensure_configured()
     with zeit.cds.shutdown.graceful():
         try:
-            spool = open_spool(store_dir)
             factory = zope.component.getUtility(
                 IRemoteTargetFactory, name='ftp')
             target = factory(host=hostname, port=port, user=user,
                              password=password, directory=directory)
-            transfer = zope.component.getMultiAdapter(
-                (spool, target), interface)
-            # One at a time, in order, as it always was.
-            transfer.connections = 1
-            transfer.run()
+            # One connection: the files in order, as it always was.
+            transfer(interface, store_dir, target, connections=1).run()
         except CDSError as e:
             log.error('%s', e)

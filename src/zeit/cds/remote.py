@@ -22,6 +22,7 @@ from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import TransferError
+from zeit.cds.oserrors import reported_as
 from zeit.cds.session import Session
 
 CHUNK_SIZE = 256 * 1024
@@ -160,11 +161,8 @@ class FTPTarget:
         size = 0
         with self._transfer(command) as data:
             while chunk := data.recv(CHUNK_SIZE):
-                try:
+                with reported_as(LocalFileError, f'Cannot write {command}'):
                     fileobj.write(chunk)
-                except OSError as e:
-                    raise LocalFileError(
-                        f'Cannot write {command}: {e.strerror}') from e
                 size += len(chunk)
                 self._count(len(chunk))
         return size

@@ -257,11 +257,7 @@ def _sync_files(paths):
     finally:
         os.close(fd)
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
 
 
 def _find_syncfs():
@@ -276,7 +272,11 @@ _syncfs = _find_syncfs()
 
 def _fsync_directory(path):
     # A rename is durable only once the directory itself is on disk.
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    _fsync(path, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _fsync(path, flags=os.O_RDONLY):
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
