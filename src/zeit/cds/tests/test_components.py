@@ -45,6 +45,20 @@ class SpoolTestCase(unittest.TestCase):
         return sorted(os.listdir(os.path.join(self.store_dir, section)))
 
 
+class ExportTestCase(SpoolTestCase):
+    """A test with the ``files`` waiting in the spool, an FTP server, and
+    the log lines in ``self.log``."""
+
+    layer = zeit.cds.testing.FTP_LAYER
+    files = {}
+
+    def setUp(self):
+        super().setUp()
+        zeit.cds.testing.make_spool(self.store_dir, self.files)
+        self.log = zeit.cds.testing.LogCapture()
+        self.addCleanup(self.log.uninstall)
+
+
 class InterfaceTest(SpoolTestCase):
 
     def test_filestore_spool_provides_ISpool(self):

@@ -14,21 +14,15 @@ from zeit.cds.tests.handlers import CutDataHandler
 from zeit.cds.tests.handlers import DiskFullHandler
 from zeit.cds.tests.handlers import DropControlOnceHandler
 from zeit.cds.tests.handlers import GoneHandler
-from zeit.cds.tests.test_components import SpoolTestCase
+from zeit.cds.tests.test_components import ExportTestCase
 from zeit.cds.tests.test_components import ftp_target
 
 FILES = {'a.xml': b'A' * 100, 'b.xml': b'B' * 200_000, 'c.xml': b'C' * 300}
 
 
-class ExportFaultTest(SpoolTestCase):
+class ExportFaultTest(ExportTestCase):
 
-    layer = zeit.cds.testing.FTP_LAYER
-
-    def setUp(self):
-        super().setUp()
-        zeit.cds.testing.make_spool(self.store_dir, FILES)
-        self.log = zeit.cds.testing.LogCapture()
-        self.addCleanup(self.log.uninstall)
+    files = FILES
 
     def export(self, server):
         exporter = Exporter(FileStoreSpool(self.store),

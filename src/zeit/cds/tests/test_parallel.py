@@ -11,6 +11,7 @@ from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.parallel import batches
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.handlers import DropOnBHandler
+from zeit.cds.tests.test_components import ExportTestCase
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
@@ -34,15 +35,9 @@ class BatchesTest(SpoolTestCase):
         self.assertEqual([['a'], ['b']], batches(['a', 'b'], 4))
 
 
-class ParallelExportTest(SpoolTestCase):
+class ParallelExportTest(ExportTestCase):
 
-    layer = zeit.cds.testing.FTP_LAYER
-
-    def setUp(self):
-        super().setUp()
-        zeit.cds.testing.make_spool(self.store_dir, FILES)
-        self.log = zeit.cds.testing.LogCapture()
-        self.addCleanup(self.log.uninstall)
+    files = FILES
 
     def export(self, server, connections=4):
         exporter = Exporter(FileStoreSpool(self.store), ftp_target(server))
