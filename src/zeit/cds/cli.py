@@ -16,14 +16,14 @@ import zope.component
 import zeit.cds.main
 from zeit.cds import config
 from zeit.cds import progress
-from zeit.cds import shutdown
+from zeit.cds.run import shutdown
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.oserrors import reported_as
-from zeit.cds.transfer import Transfer
+from zeit.cds.run.transfer import Transfer
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import zeit.cds.main
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
-from zeit.cds.remote import FTPTarget
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.server import EmbeddedServer
 from zeit.cds.spool import make_spool
 

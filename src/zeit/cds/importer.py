@@ -21,10 +21,10 @@ from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import RemoteNameError
 from zeit.cds.interfaces import TransferError
-from zeit.cds.parallel import batches
-from zeit.cds.parallel import run_batches
-from zeit.cds.transfer import Run
-from zeit.cds.transfer import Transfer
+from zeit.cds.run.parallel import batches
+from zeit.cds.run.parallel import run_batches
+from zeit.cds.run.transfer import Run
+from zeit.cds.run.transfer import Transfer
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import zope.configuration.exceptions
 import zope.configuration.xmlconfig
 
 import zeit.cds
-import zeit.cds.shutdown
+import zeit.cds.run.shutdown
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IConnectionSettings
@@ -104,7 +104,7 @@ def import_(store_dir, hostname, port, user, password, download_dir):
 def _run(interface, store_dir, hostname, port, user, password, directory):
     """Run the ``interface`` adapter of spool and target; log failures."""
     ensure_configured()
-    with zeit.cds.shutdown.graceful():
+    with zeit.cds.run.shutdown.graceful():
         try:
             factory = zope.component.getUtility(
                 IRemoteTargetFactory, name='ftp')

@@ -12,7 +12,7 @@ import pyftpdlib.handlers
 import pyftpdlib.ioloop
 import pyftpdlib.servers
 
-import zeit.cds.ftps
+import zeit.cds.targets.ftps
 from zeit.cds import config
 from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import ConfigurationError
@@ -99,7 +99,7 @@ def tls_options(args):
     certfile, keyfile = args.certfile, args.keyfile
     if certfile is None:
         folder = tempfile.mkdtemp(prefix='cds-server-tls-')
-        made = zeit.cds.ftps.make_certificate(
+        made = zeit.cds.targets.ftps.make_certificate(
             folder, hosts=tuple(dict.fromkeys(
                 (args.host, 'localhost', '127.0.0.1', '::1'))))
         certfile, keyfile = made.certfile, made.keyfile

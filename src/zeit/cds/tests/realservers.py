@@ -45,7 +45,7 @@ import zope.component.testlayer
 
 import zeit.cds
 import zeit.cds.testing
-from zeit.cds.ftps import Certificate
+from zeit.cds.targets.ftps import Certificate
 
 ENVIRONMENT = 'CDS_FTP_SERVERS'
 ACCOUNT = 'cds-ftp-test'
@@ -144,7 +144,7 @@ def crypted(password):
 def make_rsa_certificate(folder, hosts):
     """Write an RSA key and a certificate for ``hosts`` into ``folder``,
     issued by a new CA, and that CA's certificate; returns the paths as a
-    zeit.cds.ftps.Certificate.
+    zeit.cds.targets.ftps.Certificate.
 
     RSA, as most servers out there use: vsftpd's Debian default
     ``ssl_ciphers`` (ECDHE-RSA-AES256-GCM-SHA384) admits a TLS 1.2 client
@@ -189,7 +189,7 @@ class RealFTPServer:
         self.installation = (
             installation or os.environ.get(ENVIRONMENT) or '/')
         self.tls = tls
-        # With TLS: the server's zeit.cds.ftps.Certificate.
+        # With TLS: the server's zeit.cds.targets.ftps.Certificate.
         self.certificate = None
         self.host = HOST
         self.port = None

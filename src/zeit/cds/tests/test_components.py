@@ -19,9 +19,9 @@ from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import ISummary
-from zeit.cds.remote import FTPTarget
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.spool import FileStoreSpool
-from zeit.cds.summary import Summary
+from zeit.cds.run.summary import Summary
 from zeit.cds.exporter import Exporter
 from zeit.cds.importer import Importer
 

@@ -18,8 +18,8 @@ from zope.interface.verify import verifyObject
 
 import zeit.cds.testing
 from zeit.cds.exporter import Exporter
-from zeit.cds.ftps import FTPSTarget
-from zeit.cds.ftps import make_certificate
+from zeit.cds.targets.ftps import FTPSTarget
+from zeit.cds.targets.ftps import make_certificate
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import ConnectError
@@ -28,7 +28,7 @@ from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import TLSError
-from zeit.cds.remote import FTPTarget
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.test_components import SpoolTestCase
 

@@ -19,12 +19,12 @@ import zope.component
 import zeit.cds.main
 import zeit.cds.testing
 from zeit.cds import names
-from zeit.cds.ftps import FTPSTarget
+from zeit.cds.targets.ftps import FTPSTarget
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
-from zeit.cds.remote import FTPTarget
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests import realservers
 from zeit.cds.tests.test_components import SpoolTestCase

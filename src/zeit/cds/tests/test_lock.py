@@ -7,8 +7,8 @@ import time
 
 import zeit.cds.testing
 from zeit.cds.interfaces import RemoteLocked
-from zeit.cds.lock import LockOwner
-from zeit.cds.lock import RemoteLock
+from zeit.cds.run.lock import LockOwner
+from zeit.cds.run.lock import RemoteLock
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 

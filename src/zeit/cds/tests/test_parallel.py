@@ -8,7 +8,7 @@ import zeit.cds.testing
 from zeit.cds.events import IFileExported
 from zeit.cds.exporter import Exporter
 from zeit.cds.interfaces import ConnectionLost
-from zeit.cds.parallel import batches
+from zeit.cds.run.parallel import batches
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.handlers import DropOnBHandler
 from zeit.cds.tests.test_components import ExportTestCase

@@ -8,7 +8,7 @@ from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import TransferError
-from zeit.cds.remote import FTPTarget
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.tests.handlers import DiskFullHandler
 from zeit.cds.tests.handlers import NoMLSDHandler
 from zeit.cds.tests.handlers import ShortSizeHandler

@@ -9,13 +9,13 @@ from zope.interface.verify import verifyObject
 import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.exporter import Exporter
-from zeit.cds.filetarget import FileTarget
+from zeit.cds.targets.folder import FileTarget
 from zeit.cds.importer import Importer
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteLocked
-from zeit.cds.lock import LockOwner
+from zeit.cds.run.lock import LockOwner
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target

@@ -7,7 +7,7 @@ server that refuses TLS, or whose certificate is not trusted or not issued
 for the host name, ends the connect with one TLSError; nothing else has
 been sent by then. TLS failures of the connect are translated here, in
 ``_tls_translated``; later ones, like every socket error, in
-``zeit.cds.remote``.
+``zeit.cds.targets.ftp``.
 
 Data connections resume the control connection's TLS session, as servers
 such as vsftpd with ``require_ssl_reuse=YES`` demand (ftplib does not do
@@ -40,9 +40,9 @@ import zope.interface
 from zeit.cds.interfaces import ConfigurationError
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import TLSError
-from zeit.cds.remote import FTPTarget
-from zeit.cds.remote import _printable
-from zeit.cds.session import Session
+from zeit.cds.targets.ftp import FTPTarget
+from zeit.cds.targets.ftp import _printable
+from zeit.cds.targets.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.oserrors import reported_as
-from zeit.cds.session import Session
+from zeit.cds.targets.session import Session
 
 CHUNK_SIZE = 256 * 1024
 # Measured against pyftpdlib (benchmarks/): 64 KiB writes outrun both

@@ -7,7 +7,6 @@ import time
 
 import zope.event
 
-from zeit.cds import shutdown
 from zeit.cds.events import FileFailed
 from zeit.cds.events import IFileFailed
 from zeit.cds.events import RunFinished
@@ -15,8 +14,9 @@ from zeit.cds.events import RunStarted
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
-from zeit.cds.lock import RemoteLock
-from zeit.cds.summary import Summary
+from zeit.cds.run import shutdown
+from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run.summary import Summary
 
 log = logging.getLogger(__name__)
 
