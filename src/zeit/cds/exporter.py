@@ -13,6 +13,7 @@ import os
 import zope.component
 import zope.interface
 
+from zeit.cds import delivery
 from zeit.cds import names
 from zeit.cds.events import FileExported
 from zeit.cds.interfaces import CDSError
@@ -63,8 +64,8 @@ class Exporter(Transfer):
                 self.spool.publishing(name)
                 noted.add(name)
 
-        results = target.upload_all(
-            [(name, functools.partial(self.spool.open, name))
+        results = delivery.upload_all(
+            target, [(name, functools.partial(self.spool.open, name))
              for name in batch], before_publish=note)
         for name in batch:
             result = results[name]
@@ -85,7 +86,7 @@ class Exporter(Transfer):
         try:
             with self.spool.open(name) as f:
                 size = os.fstat(f.fileno()).st_size
-            renamed_now = target.finish_upload(name, size)
+            renamed_now = delivery.finish_upload(target, name, size)
         except TransferError as e:
             # The temporary upload is not what it was; start afresh.
             log.warning('%s; uploading it again', e)

@@ -92,8 +92,13 @@ class ISpool(zope.interface.Interface):
 class IRemoteTarget(zope.interface.Interface):
     """The CDS side: one directory on a server, reached through a session.
 
-    All methods except ``connect`` need an open session. Names are plain
-    file names inside the directory. Failures raise a CDSError.
+    A target supplies primitives only, each for a batch where a protocol
+    can batch; the delivery protocol above them (temporary name, size
+    check, rename) is ``zeit.cds.delivery``, written once for all. All
+    methods except ``connect`` need an open session. Names are plain file
+    names inside the directory. Failures raise a CDSError; the reason
+    alone (a server's reply, an OS error) is its ``reason``. Where a
+    session breaks, ConnectionLost.
     """
 
     description = zope.interface.Attribute(
@@ -105,6 +110,10 @@ class IRemoteTarget(zope.interface.Interface):
     progress = zope.interface.Attribute(
         'None, or a callable the target may call with the number of bytes '
         'it just moved, for a progress bar.')
+
+    creates_exclusively = zope.interface.Attribute(
+        'Whether ``create`` refuses a name that exists (as O_EXCL does); '
+        'FTP cannot.')
 
     def another():
         """A new, unconnected target with the same settings: one more
@@ -119,26 +128,32 @@ class IRemoteTarget(zope.interface.Interface):
     def names():
         """The names of the plain files in the directory, sorted."""
 
-    def upload_all(files, before_publish=None):
-        """Store each file of ``files``, (name, open) pairs where ``open()``
-        opens the local file for reading in binary mode, atomically.
+    def store(name, fileobj):
+        """Write the content of the binary file ``fileobj`` under ``name``,
+        replacing a file of that name.
 
-        Each is written under a temporary name first and renamed to its
-        name only after its size on the server was verified, so a name
-        never shows partial content. ``before_publish``, when given, is
-        called with the names about to be renamed. Returns a dict: for
-        each name its size in bytes, or the CDSError (TransferError,
-        LocalFileError) that kept it from arriving. Raises
-        ConnectionLost when the session breaks.
+        Raises TransferError when the server refuses or the transfer
+        breaks off (part of the content may be left under ``name``), and
+        LocalFileError when ``fileobj`` cannot be read.
         """
 
-    def finish_upload(name, size):
-        """Give a complete upload of ``name`` that an interrupted run left
-        under its temporary name its final name.
+    def sizes(names):
+        """The size of each file of ``names``: a dict of name to the size
+        in bytes, or None where the target cannot tell sizes, or the
+        TransferError that kept it (NoSuchFile where there is none)."""
 
-        Returns False when there is no such upload: it was renamed
-        already. Raises TransferError when the temporary file does not
-        have ``size`` bytes (it is removed then).
+    def rename_all(pairs):
+        """Rename each (old, new) of ``pairs``, replacing a file ``new``.
+
+        Returns a dict: for each old name None, or the TransferError that
+        kept it.
+        """
+
+    def remove_all(names):
+        """Delete the remote files ``names``.
+
+        Returns a dict: for each name None, or the TransferError that
+        kept it.
         """
 
     def download(name, fileobj):
@@ -150,20 +165,17 @@ class IRemoteTarget(zope.interface.Interface):
     def read(name):
         """The content of the small remote file ``name`` as bytes."""
 
+    def create(name, data):
+        """Store the bytes ``data`` (a small file, such as a lock) under
+        ``name``.
+
+        Where ``creates_exclusively``, raises RemoteExists when a file
+        ``name`` exists; elsewhere that file is replaced.
+        """
+
     def modified(name):
         """When the remote file ``name`` was last changed, as an aware
         datetime in UTC."""
-
-    def write(name, data):
-        """Store the bytes ``data`` under ``name`` (for lock files)."""
-
-    def remove(name):
-        """Delete the remote file ``name``."""
-
-    def remove_all(names):
-        """Delete the remote files ``names``; returns a dict: for each name
-        None, or the TransferError that kept it. Raises ConnectionLost
-        when the session breaks."""
 
     def close():
         """End the session; harmless when it is already gone."""
@@ -251,9 +263,18 @@ class IImporter(ITransfer):
 
 
 class CDSError(Exception):
-    """The root of every error zeit.cds raises on purpose."""
+    """The root of every error zeit.cds raises on purpose.
+
+    Its message says what failed and why; ``reason`` is the why alone
+    (the whole message unless given), for a caller that tells the what
+    in its own words.
+    """
 
     exit_code = 1
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class ConfigurationError(CDSError):
@@ -309,6 +330,14 @@ class ConnectionLost(RemoteError):
 
 class TransferError(RemoteError):
     """One file could not be transferred; the session is still usable."""
+
+
+class NoSuchFile(TransferError):
+    """The remote file is not there."""
+
+
+class RemoteExists(TransferError):
+    """An exclusive create found the remote name taken."""
 
 
 class RemoteNameError(RemoteError):

@@ -22,6 +22,16 @@ def is_reserved(name):
     return name in LOCKS or name.startswith(PARTIAL_PREFIX)
 
 
+# What no file name on the CDS can hold: FTP ends a command at a line
+# break, and NUL ends a name in C.
+_UNSENDABLE = ('\r', '\n', '\0')
+
+
+def is_transferable(name):
+    """Whether the local name ``name`` can be sent to the CDS."""
+    return not any(c in name for c in _UNSENDABLE)
+
+
 # What some servers list for the directory itself and its parent.
 DOT_ENTRIES = ('.', '..')
 

@@ -9,4 +9,5 @@ def reported_as(error, message):
     try:
         yield
     except OSError as e:
-        raise error(f'{message}: {e.strerror or e}') from e
+        reason = e.strerror or str(e)
+        raise error(f'{message}: {reason}', reason) from e

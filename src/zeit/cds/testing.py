@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 import zeit.cds
+import zeit.cds.delivery
 import zeit.cds.names
 import zeit.cds.server
 import zeit.cds.spool
@@ -163,8 +164,8 @@ def upload(target, name, data):
     with tempfile.NamedTemporaryFile() as f:
         f.write(data)
         f.flush()
-        result = target.upload_all(
-            [(name, lambda: open(f.name, 'rb'))])[name]
+        result = zeit.cds.delivery.upload_all(
+            target, [(name, lambda: open(f.name, 'rb'))])[name]
     if isinstance(result, Exception):
         raise result
     return result

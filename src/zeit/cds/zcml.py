@@ -17,7 +17,7 @@ class IConnectionDirective(zope.interface.Interface):
         title='Name', description='How runs and cds-export refer to it.')
 
     scheme = zope.schema.Choice(
-        title='Kind of target', values=('ftp', 'ftps', 'file'),
+        title='Kind of target', values=('ftp', 'ftps', 'file', 'memory'),
         required=False, default='ftp',
         description='"file" is a local or mounted folder (host, user and '
         'password are not used).')
@@ -63,7 +63,7 @@ def connection(_context, name, scheme='ftp', host=None, port=21, user=None,
     if ca_file and scheme != 'ftps':
         raise ConfigurationError(
             f'cds:connection {name!r}: ca_file needs tls')
-    if scheme != 'file':
+    if scheme in ('ftp', 'ftps'):
         missing = [attribute for attribute, value in [
             ('host', host), ('user', user), ('password_file', password_file)]
             if not value]

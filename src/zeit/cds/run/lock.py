@@ -11,6 +11,7 @@ import os
 import socket
 
 from zeit.cds import names
+from zeit.cds.interfaces import RemoteExists
 from zeit.cds.interfaces import RemoteLocked
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,12 @@ class LockOwner:
                 f'spool {self.spool}, since {self.time}')
 
 
+def _remove(target, name):
+    error = target.remove_all([name])[name]
+    if error is not None:
+        raise error
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -104,14 +111,19 @@ class RemoteLock:
         after a reconnect)."""
         self._clear_way(self.target.names())
         content = self.owner.dumps()
-        self.target.write(self.name, content)
-        # FTP cannot create a file exclusively: look again, so that of two
+        try:
+            self.target.create(self.name, content)
+        except RemoteExists:
+            pass  # Ours from before a reconnect, or a racer's: see below.
+        # Where a file cannot be created exclusively (FTP), and for the
+        # other lock's name in any case: look again, so that of two
         # parties racing for the lock at most one goes on.
         present = self.target.names()
         others = [lock for lock in names.LOCKS
                   if lock != self.name and lock in present]
-        if others or self.target.read(self.name) != content:
-            self._give_up_after_race(others)
+        ours = self.target.read(self.name) == content
+        if others or not ours:
+            self._give_up_after_race(others, ours)
 
     def _clear_way(self, present):
         for lock in names.LOCKS:
@@ -126,7 +138,7 @@ class RemoteLock:
             log.warning(
                 'Taking over lock file %s left behind by a killed run (%s)',
                 lock, owner)
-            self.target.remove(lock)
+            _remove(self.target, lock)
             return
         holder = owner or 'held by another party'
         if self.break_older_than is not None:
@@ -134,7 +146,7 @@ class RemoteLock:
             if age > self.break_older_than:
                 log.warning('Breaking lock file %s, %d seconds old (%s)',
                             lock, age, holder)
-                self.target.remove(lock)
+                _remove(self.target, lock)
                 return
         raise RemoteLocked(
             f'CDS directory {self.target.directory} is locked: '
@@ -144,12 +156,12 @@ class RemoteLock:
         now = datetime.datetime.now(datetime.timezone.utc)
         return (now - self.target.modified(lock)).total_seconds()
 
-    def _give_up_after_race(self, others):
-        if not others:
+    def _give_up_after_race(self, others, ours):
+        if not ours:
             raise RemoteLocked(
                 f'CDS directory {self.target.directory} is locked: '
                 f'lock file {self.name!r} was taken by another party')
-        self.target.remove(self.name)
+        _remove(self.target, self.name)
         raise RemoteLocked(
             f'CDS directory {self.target.directory} is locked: '
             f'lock file {others[0]!r} appeared')
@@ -157,7 +169,7 @@ class RemoteLock:
     def release(self):
         """Remove the lock file, unless it is not ours (any more)."""
         if self.target.read(self.name) == self.owner.dumps():
-            self.target.remove(self.name)
+            _remove(self.target, self.name)
         else:
             log.warning('Lock file %s is not ours any more; left alone',
                         self.name)

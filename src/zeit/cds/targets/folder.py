@@ -1,19 +1,17 @@
 """A remote target that is a folder: a local disk or a CDS share mounted
-over NFS. It follows the same rules as FTP: uploads appear under their
-final name only when complete, and the CDS lock files are honoured by the
-same protocol code."""
-import contextlib
+over NFS. The delivery protocol and the CDS lock protocol work on it as on
+FTP; it creates lock files exclusively (O_EXCL)."""
 import datetime
 import os
 import shutil
 
 import zope.interface
 
-from zeit.cds import names
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
-from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
+from zeit.cds.interfaces import RemoteExists
 from zeit.cds.interfaces import TransferError
 from zeit.cds.oserrors import reported_as
 
@@ -28,6 +26,7 @@ class FileTarget:
 
     # A mounted share is as fast as a disk; nothing to count.
     progress = None
+    creates_exclusively = True
 
     def __init__(self, *, directory, host=None, port=None, user=None,
                  password=None):
@@ -58,64 +57,44 @@ class FileTarget:
                 return sorted(entry.name for entry in entries
                               if entry.is_file(follow_symlinks=False))
 
-    def upload_all(self, files, before_publish=None):
-        results = {}
-        complete = []
-        for name, open_file in files:
-            try:
-                with open_file() as f:
-                    complete.append((name, self._store_partial(name, f)))
-            except (LocalFileError, TransferError) as e:
-                results[name] = e
-        if complete and before_publish is not None:
-            before_publish([name for name, size in complete])
-        for name, size in complete:
-            try:
-                with reported_as(TransferError, f'Cannot upload file {name}'):
-                    os.rename(self._path(names.partial_name(name)),
-                              self._path(name))
-            except TransferError as e:
-                self._discard(name)
-                results[name] = e
-            else:
-                results[name] = size
-        return results
+    def store(self, name, fileobj):
+        with reported_as(TransferError, f'Cannot store file {name}'):
+            with open(self._path(name), 'wb') as f:
+                shutil.copyfileobj(fileobj, f, CHUNK_SIZE)
+                f.flush()
+                # On a share, the size check must see what the server has.
+                os.fsync(f.fileno())
 
-    def _store_partial(self, name, fileobj):
-        partial = self._path(names.partial_name(name))
-        expected = os.fstat(fileobj.fileno()).st_size
+    def sizes(self, names):
+        return {name: self._size(name) for name in names}
+
+    def _size(self, name):
         try:
-            with reported_as(TransferError, f'Cannot upload file {name}'):
-                with open(partial, 'wb') as f:
-                    shutil.copyfileobj(fileobj, f, CHUNK_SIZE)
-                    f.flush()
-                    os.fsync(f.fileno())
-                self._check_size(name, expected)
-        except TransferError:
-            self._discard(name)
-            raise
-        return expected
+            return os.path.getsize(self._path(name))
+        except FileNotFoundError as e:
+            return NoSuchFile(f'No file {name}: {e.strerror}', e.strerror)
+        except OSError as e:
+            return TransferError(
+                f'Cannot get the size of {name}: {e.strerror}', e.strerror)
 
-    def _discard(self, name):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self._path(names.partial_name(name)))
+    def rename_all(self, pairs):
+        return {old: self._each(f'Cannot rename {old} to {new}', os.rename,
+                                self._path(old), self._path(new))
+                for old, new in pairs}
 
-    def finish_upload(self, name, size):
-        with reported_as(TransferError, f'Cannot finish uploading {name}'):
-            try:
-                self._check_size(name, size)
-            except FileNotFoundError:
-                return False  # It was renamed already.
-            os.rename(self._path(names.partial_name(name)), self._path(name))
-        return True
+    def remove_all(self, names):
+        return {name: self._each(f'Cannot remove file {name}', os.remove,
+                                 self._path(name))
+                for name in names}
 
-    def _check_size(self, name, expected):
-        actual = os.path.getsize(self._path(names.partial_name(name)))
-        if actual != expected:
-            self._discard(name)
-            raise TransferError(
-                f'Cannot upload file {name}: the folder has {actual} '
-                f'of {expected} bytes')
+    def _each(self, message, operation, *paths):
+        """None when ``operation(*paths)`` worked, else its TransferError."""
+        try:
+            with reported_as(TransferError, message):
+                operation(*paths)
+        except TransferError as e:
+            return e
+        return None
 
     def download(self, name, fileobj):
         with reported_as(TransferError, f'Cannot download file {name}'):
@@ -128,30 +107,21 @@ class FileTarget:
             with open(self._path(name), 'rb') as f:
                 return f.read()
 
+    def create(self, name, data):
+        with reported_as(TransferError, f'Cannot create file {name}'):
+            try:
+                fd = os.open(self._path(name),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError as e:
+                raise RemoteExists(f'Cannot create file {name}: it exists',
+                                   'it exists') from e
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+
     def modified(self, name):
         with reported_as(TransferError, f'Cannot get the time of {name}'):
             stamp = os.stat(self._path(name)).st_mtime
         return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
-
-    def write(self, name, data):
-        with reported_as(TransferError, f'Cannot store file {name}'):
-            with open(self._path(name), 'wb') as f:
-                f.write(data)
-
-    def remove(self, name):
-        with reported_as(TransferError, f'Cannot remove file {name}'):
-            os.remove(self._path(name))
-
-    def remove_all(self, names):
-        results = {}
-        for name in names:
-            try:
-                self.remove(name)
-            except TransferError as e:
-                results[name] = e
-            else:
-                results[name] = None
-        return results
 
     def close(self):
         pass

@@ -8,17 +8,16 @@ import copy
 import datetime
 import ftplib
 import io
-import os
 
 import zope.interface
 
-from zeit.cds import names
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import TransferError
@@ -48,13 +47,14 @@ def _translated(refused, message, broken=ConnectionLost):
         yield
     except (ftplib.error_perm, ftplib.error_temp,
             _DataConnectionBroken) as e:
-        raise refused(f'{message}: {_printable(e)}') from e
+        reason = _printable(e)
+        raise refused(f'{message}: {reason}', reason) from e
     except (ftplib.error_reply, ftplib.error_proto) as e:
-        raise RemoteError(
-            f'{message}: unexpected reply {_printable(e)}') from e
+        reason = f'unexpected reply {_printable(e)}'
+        raise RemoteError(f'{message}: {reason}', reason) from e
     except (EOFError, OSError) as e:
         reason = _printable(e) or 'connection closed by the server'
-        raise broken(f'{message}: {reason}') from e
+        raise broken(f'{message}: {reason}', reason) from e
 
 
 def _mlsd_files(lines):
@@ -79,6 +79,9 @@ class FTPTarget:
     - ``directory``: the CDS directory on the server.
     - ``timeout``: seconds to wait for any answer, so a run never hangs.
     """
+
+    # FTP has no exclusive create: a STOR replaces what is there.
+    creates_exclusively = False
 
     def __init__(self, *, host, port=21, user, password, directory='/',
                  timeout=60):
@@ -195,103 +198,50 @@ class FTPTarget:
             raise _DataConnectionBroken(
                 f'data connection broke: {_printable(broken)}')
 
-    def upload_all(self, files, before_publish=None):
-        results = {}
-        stored = []
-        for name, open_file in files:
-            try:
-                with _translated(TransferError, f'Cannot upload file {name}'):
-                    with open_file() as f:
-                        stored.append((name, self._store_partial(name, f)))
-            except (LocalFileError, TransferError) as e:
-                results[name] = e
-        with _translated(TransferError, 'Cannot upload files'):
-            complete = self._complete(stored, results)
-            if complete and before_publish is not None:
-                before_publish([name for name, size in complete])
-            self._publish(complete, results)
-        return results
-
-    def _store_partial(self, name, fileobj):
-        partial = names.partial_name(name)
-        try:
-            self._store(partial, fileobj)
-        except (ftplib.Error, _DataConnectionBroken):
-            # Whatever arrived must not block the next attempt (some
-            # servers never overwrite a file).
-            self._discard(partial)
-            raise
-        return os.fstat(fileobj.fileno()).st_size
-
-    def _complete(self, stored, results):
-        """The stored uploads that have all their bytes on the server, as
-        (name, size); one round trip for all."""
-        replies = self._ftp.pipeline([
-            'SIZE ' + names.partial_name(name) for name, size in stored])
-        complete = []
-        for (name, expected), reply in zip(stored, replies):
-            actual = (None if isinstance(reply, ftplib.Error)
-                      else int(reply.split()[1]))
-            if actual == expected:
-                complete.append((name, expected))
-                continue
-            self._discard(names.partial_name(name))
-            results[name] = TransferError(
-                f'Cannot upload file {name}: ' + (
-                    _printable(reply) if actual is None else
-                    f'the server has {actual} of {expected} bytes'))
-        return complete
-
-    def _publish(self, complete, results):
-        """Rename the complete uploads to their final names; one round
-        trip for all."""
-        replies = iter(self._ftp.pipeline([
-            command for name, size in complete
-            for command in ('RNFR ' + names.partial_name(name),
-                            'RNTO ' + name)]))
-        for (name, size), rnfr, rnto in zip(complete, replies, replies):
-            refusal = next((reply for reply in (rnfr, rnto)
-                            if isinstance(reply, ftplib.Error)), None)
-            if refusal is None:
-                results[name] = size
-                continue
-            # A server that never replaces a file (ProFTPD without
-            # AllowOverwrite) would refuse the next run's upload of the
-            # partial name as well.
-            self._discard(names.partial_name(name))
-            results[name] = TransferError(
-                f'Cannot upload file {name}: {_printable(refusal)}')
-
-    def finish_upload(self, name, size):
-        partial = names.partial_name(name)
-        results = {}
-        with _translated(TransferError, f'Cannot finish uploading {name}'):
-            try:
-                actual = self._ftp.size(partial)
-            except ftplib.error_perm as e:
-                if not str(e).startswith('550'):
-                    raise
-                return False  # No such file: it was renamed already.
-            if actual != size:
-                self._discard(partial)
-                raise TransferError(
-                    f'Cannot finish uploading {name}: the server has '
-                    f'{actual} of {size} bytes')
-            self._publish([(name, size)], results)
-        if isinstance(results[name], TransferError):
-            raise results[name]
-        return True
-
-    def _discard(self, name):
-        # Tidying up after a refusal: the refusal is what gets reported.
-        with contextlib.suppress(ftplib.error_perm, ftplib.error_temp):
-            self._ftp.delete(name)
+    def store(self, name, fileobj):
+        with _translated(TransferError, f'Cannot store file {name}'):
+            self._store(name, fileobj)
 
     def _store(self, name, fileobj):
         with self._transfer('STOR ' + name) as data:
             while chunk := fileobj.read(SEND_SIZE):
                 data.sendall(chunk)
                 self._count(len(chunk))
+
+    def sizes(self, names):
+        with _translated(TransferError, 'Cannot get the sizes of files'):
+            replies = self._ftp.pipeline(['SIZE ' + name for name in names])
+        return {name: self._size(name, reply)
+                for name, reply in zip(names, replies)}
+
+    def _size(self, name, reply):
+        if isinstance(reply, ftplib.error_perm) and str(reply)[:3] == '550':
+            return NoSuchFile(f'No file {name}: {_printable(reply)}',
+                              _printable(reply))
+        if isinstance(reply, ftplib.Error):
+            return TransferError(
+                f'Cannot get the size of {name}: {_printable(reply)}',
+                _printable(reply))
+        try:
+            return int(reply.split()[1])
+        except (IndexError, ValueError):
+            reason = f'unexpected reply {_printable(reply)}'
+            return TransferError(
+                f'Cannot get the size of {name}: {reason}', reason)
+
+    def rename_all(self, pairs):
+        with _translated(TransferError, 'Cannot rename files'):
+            replies = iter(self._ftp.pipeline([
+                command for old, new in pairs
+                for command in ('RNFR ' + old, 'RNTO ' + new)]))
+        results = {}
+        for (old, new), rnfr, rnto in zip(pairs, replies, replies):
+            refusal = next((reply for reply in (rnfr, rnto)
+                            if isinstance(reply, ftplib.Error)), None)
+            results[old] = None if refusal is None else TransferError(
+                f'Cannot rename {old} to {new}: {_printable(refusal)}',
+                _printable(refusal))
+        return results
 
     def download(self, name, fileobj):
         with _translated(TransferError, f'Cannot download file {name}'):
@@ -315,19 +265,15 @@ class FTPTarget:
                 f'{_printable(reply)}') from e
         return stamp.replace(tzinfo=datetime.timezone.utc)
 
-    def write(self, name, data):
-        with _translated(TransferError, f'Cannot store file {name}'):
-            self._store(name, io.BytesIO(data))
-
-    def remove(self, name):
-        with _translated(TransferError, f'Cannot remove file {name}'):
-            self._ftp.delete(name)
+    def create(self, name, data):
+        self.store(name, io.BytesIO(data))
 
     def remove_all(self, names):
         with _translated(TransferError, 'Cannot remove files'):
             replies = self._ftp.pipeline(['DELE ' + name for name in names])
         return {name: TransferError(
-                    f'Cannot remove file {name}: {_printable(reply)}')
+                    f'Cannot remove file {name}: {_printable(reply)}',
+                    _printable(reply))
                 if isinstance(reply, ftplib.Error) else None
                 for name, reply in zip(names, replies)}
 

@@ -211,11 +211,11 @@ class TransferTest(FTPSTestCase):
             self.assertEqual(len(data), target.download('binary', local))
             local.seek(0)
             self.assertEqual(data, local.read())
-        target.write('write', b'lock\n')
+        target.create('write', b'lock\n')
         self.assertEqual(b'lock\n', target.read('write'))
         target.modified('write')
-        target.remove('binary')
-        target.remove('write')
+        self.assertEqual({'binary': None}, target.remove_all(['binary']))
+        self.assertEqual({'write': None}, target.remove_all(['write']))
         self.assertEqual([], target.names())
 
     def test_empty_file(self):

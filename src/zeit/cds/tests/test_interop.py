@@ -419,9 +419,9 @@ class TLSTests:
                 target._ftp.voidresp()
                 if self.server.requires_tls_session_reuse:
                     self.assertTrue(resumed)
-                target.write('b.xml', b'B')
+                target.create('b.xml', b'B')
                 self.assertEqual(['a.xml', 'b.xml'], target.names())
-                target.remove('b.xml')
+                self.assertEqual({'b.xml': None}, target.remove_all(['b.xml']))
 
     def test_data_connections_that_do_not_resume(self):
         # ftplib's own FTP_TLS does not resume the control connection's

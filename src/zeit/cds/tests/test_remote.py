@@ -136,7 +136,7 @@ class DownloadTest(FTPTargetTestCase):
             local.seek(0)
             self.assertEqual(data, local.read())
         self.assertEqual(data, target.read('f'))
-        target.remove('f')
+        self.assertEqual({'f': None}, target.remove_all(['f']))
         self.assertEqual([], target.names())
 
     def test_missing_file(self):

@@ -1,0 +1,154 @@
+"""The delivery protocol, written once for every kind of remote target.
+
+A file is stored under a temporary name (``names.partial_name``), its size
+on the target checked against the local file, announced to the caller
+(``before_publish``, where the export journals it), and only then renamed
+to its final name, so that the final name never shows partial content.
+Whatever a refusal leaves under the temporary name is removed, since some
+servers never overwrite a file. An interrupted run's complete upload is
+finished by ``finish_upload`` instead of being uploaded a second time.
+
+The targets supply the primitives (``store``, ``sizes``, ``rename_all``,
+``remove_all``), each a batch where their protocol can batch: an FTP
+target sends a batch's SIZE or RNFR/RNTO commands in one round trip.
+"""
+import contextlib
+import os
+
+from zeit.cds import names
+from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NoSuchFile
+from zeit.cds.interfaces import RemoteError
+from zeit.cds.interfaces import TransferError
+
+
+@contextlib.contextmanager
+def _told_as(message):
+    """Raise a RemoteError of the block again, as ``message`` and its
+    reason: the file's story, not the primitive's."""
+    try:
+        yield
+    except RemoteError as e:
+        raise type(e)(f'{message}: {e.reason}', e.reason) from e
+
+
+def upload_all(target, files, before_publish=None):
+    """Store each file of ``files`` on ``target``, atomically.
+
+    ``files`` are (name, open) pairs, where ``open()`` opens the local file
+    for reading in binary mode. ``before_publish``, when given, is called
+    with the names that are complete on the target, before they get their
+    final names. Returns a dict: for each name its size in bytes, or the
+    CDSError (TransferError, LocalFileError) that kept it from arriving.
+    Raises ConnectionLost when the session breaks.
+    """
+    results = {}
+    stored = []
+    for name, open_file in files:
+        try:
+            stored.append((name, _store(target, name, open_file)))
+        except (LocalFileError, TransferError) as e:
+            results[name] = e
+    complete = _verified(target, stored, results)
+    if complete and before_publish is not None:
+        before_publish([name for name, size in complete])
+    _publish(target, complete, results)
+    return results
+
+
+def _store(target, name, open_file):
+    """Store the file ``name`` under its temporary name; its size."""
+    if not names.is_transferable(name):
+        raise TransferError(
+            f'Refusing to export {name!r}: a line break or NUL in a name '
+            'cannot be sent')
+    partial = names.partial_name(name)
+    with _told_as(f'Cannot upload file {name}'):
+        with open_file() as f:
+            size = os.fstat(f.fileno()).st_size
+            try:
+                target.store(partial, f)
+            except TransferError:
+                _discard(target, [partial])
+                raise
+    return size
+
+
+def _verified(target, stored, results):
+    """The stored uploads that have all their bytes on the target, as
+    (name, size); the others are discarded and their errors noted."""
+    if not stored:
+        return []
+    with _told_as('Cannot upload files'):
+        found = target.sizes([names.partial_name(name)
+                              for name, size in stored])
+    complete = []
+    refused = []
+    for name, expected in stored:
+        actual = found[names.partial_name(name)]
+        if actual is None or actual == expected:
+            complete.append((name, expected))
+            continue
+        refused.append(names.partial_name(name))
+        results[name] = TransferError(
+            f'Cannot upload file {name}: ' + (
+                actual.reason if isinstance(actual, TransferError) else
+                f'the server has {actual} of {expected} bytes'))
+    _discard(target, refused)
+    return complete
+
+
+def _publish(target, complete, results):
+    """Rename the complete uploads to their final names."""
+    if not complete:
+        return
+    with _told_as('Cannot upload files'):
+        refusals = target.rename_all(
+            [(names.partial_name(name), name) for name, size in complete])
+    refused = []
+    for name, size in complete:
+        refusal = refusals[names.partial_name(name)]
+        if refusal is None:
+            results[name] = size
+            continue
+        # A server that never replaces a file (ProFTPD without
+        # AllowOverwrite) would refuse the next run's upload of the
+        # temporary name as well.
+        refused.append(names.partial_name(name))
+        results[name] = TransferError(
+            f'Cannot upload file {name}: {refusal.reason}', refusal.reason)
+    _discard(target, refused)
+
+
+def finish_upload(target, name, size):
+    """Give a complete upload of ``name`` that an interrupted run left
+    under its temporary name its final name.
+
+    Returns False when there is no such upload: it was renamed already.
+    Raises TransferError when the temporary file does not have ``size``
+    bytes (it is removed then), or cannot be renamed.
+    """
+    partial = names.partial_name(name)
+    message = f'Cannot finish uploading {name}'
+    with _told_as(message):
+        actual = target.sizes([partial])[partial]
+        if isinstance(actual, NoSuchFile):
+            return False
+        if isinstance(actual, TransferError):
+            raise actual
+    if actual is not None and actual != size:
+        _discard(target, [partial])
+        raise TransferError(
+            f'{message}: the server has {actual} of {size} bytes')
+    results = {}
+    _publish(target, [(name, size)], results)
+    if isinstance(results[name], TransferError):
+        raise results[name]
+    return True
+
+
+def _discard(target, partials):
+    # Tidying up after a refusal: the refusal is what gets reported, not
+    # whether the tidying worked.
+    if partials:
+        target.remove_all(partials)
