@@ -9,7 +9,7 @@ def read(name):
 
 setup(
     name='zeit.cds',
-    version='0.1.dev0',
+    version='0.2.dev0',
     description='Carries zeit.cms articles between a spool and the '
                 'Content Drehscheibe (CDS) over FTP',
     long_description=read('README.txt') + '\n\n' + read('CHANGES.txt'),

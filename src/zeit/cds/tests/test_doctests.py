@@ -17,11 +17,13 @@ def with_empty_registry(test):
     give_server(test)
 
 
-def doctest_suite(filename, layer, set_up=give_server, tear_down=None):
+def doctest_suite(filename, layer=None, set_up=give_server,
+                  tear_down=None):
     suite = doctest.DocFileSuite(
         filename, package='zeit.cds', optionflags=FLAGS, setUp=set_up,
         tearDown=tear_down)
-    suite.layer = layer
+    if layer is not None:
+        suite.layer = layer
     return suite
 
 
@@ -32,4 +34,7 @@ def test_suite():
         doctest_suite('zcml.txt', zeit.cds.testing.FTP_LAYER,
                       with_empty_registry, zope.component.testing.tearDown),
         doctest_suite('import.txt', zeit.cds.testing.FUNCTIONAL_LAYER),
+        # No server at all: the CDS in memory.
+        doctest_suite('testing.txt', set_up=zope.component.testing.setUp,
+                      tear_down=zope.component.testing.tearDown),
     ])

@@ -1,5 +1,6 @@
 """The same stories against every kind of remote target: what holds for
-FTP must hold for a mounted folder."""
+FTP must hold for a mounted folder and for the CDS in memory."""
+import io
 import os
 import tempfile
 import unittest
@@ -9,14 +10,17 @@ from zope.interface.verify import verifyObject
 import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.exporter import Exporter
-from zeit.cds.targets.folder import FileTarget
 from zeit.cds.importer import Importer
+from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import RemoteDirectoryError
+from zeit.cds.interfaces import RemoteExists
 from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.run.lock import LockOwner
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.targets.folder import FileTarget
+from zeit.cds.targets.memory import MemoryCDS
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 from zeit.cds.tests.test_lock import dead_pid
@@ -26,15 +30,13 @@ FILES = {'a.xml': b'A' * 10, 'Größe und Maß.xml': 'ü'.encode() * 5,
 
 
 class TargetStories:
-    """Mixed into a test case that provides ``remote_root`` (a folder) and
-    ``make_target()`` (an unconnected IRemoteTarget on that folder)."""
+    """Mixed into a test case that provides ``make_target()`` (an
+    unconnected IRemoteTarget), ``remote()`` (the files there, a dict of
+    name to bytes) and ``offer(files)`` (puts files there)."""
 
     def setUp(self):
         super().setUp()
         zeit.cds.testing.make_spool(self.store_dir, FILES)
-
-    def remote(self):
-        return sorted(os.listdir(self.remote_root))
 
     def export(self):
         return Exporter(FileStoreSpool(self.store), self.make_target()).run()
@@ -44,43 +46,39 @@ class TargetStories:
 
     def test_export_delivers_every_file_with_its_bytes(self):
         summary = self.export()
-        self.assertEqual(sorted(FILES), self.remote())
-        for name, data in FILES.items():
-            with open(os.path.join(self.remote_root, name), 'rb') as f:
-                self.assertEqual(data, f.read())
+        self.assertEqual(FILES, self.remote())
         self.assertEqual(sorted(FILES), self.spool_files('cur'))
         self.assertEqual((3, 20), (summary.files, summary.bytes))
 
     def test_foreign_lock_makes_the_export_back_off(self):
-        with open(os.path.join(self.remote_root, names.READ_LOCK), 'w') as f:
-            f.write('partner\n')
+        self.offer({names.READ_LOCK: b'partner\n'})
         with self.assertRaises(RemoteLocked):
             self.export()
-        self.assertEqual([names.READ_LOCK], self.remote())
+        self.assertEqual({names.READ_LOCK: b'partner\n'}, self.remote())
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
     def test_lock_of_a_killed_run_is_taken_over(self):
         owner = LockOwner.this_process(self.store_dir)
         stale = LockOwner(host=owner.host, pid=dead_pid(), spool=owner.spool,
                           time=owner.time)
-        with open(os.path.join(self.remote_root, names.WRITE_LOCK),
-                  'wb') as f:
-            f.write(stale.dumps())
+        self.offer({names.WRITE_LOCK: stale.dumps()})
         self.export()
-        self.assertEqual(sorted(FILES), self.remote())
+        self.assertEqual(FILES, self.remote())
 
-    def test_listing_shows_plain_files_only(self):
-        os.mkdir(os.path.join(self.remote_root, 'folder'))
+    def test_interrupted_upload_is_finished_not_repeated(self):
+        spool = FileStoreSpool(self.store)
+        spool.publishing('a.xml')
+        self.offer({names.partial_name('a.xml'): FILES['a.xml']})
         self.export()
-        target = self.make_target()
-        target.connect()
-        self.addCleanup(target.close)
-        self.assertEqual(sorted(FILES), target.names())
+        self.assertEqual(FILES, self.remote())
+        self.assertEqual(sorted(FILES), self.spool_files('cur'))
 
-    def offer(self, files):
-        for name, data in files.items():
-            with open(os.path.join(self.remote_root, name), 'wb') as f:
-                f.write(data)
+    def test_name_with_a_line_break_fails_alone(self):
+        zeit.cds.testing.make_spool(self.store_dir, {'a\nb.xml': b'x'})
+        summary = self.export()
+        self.assertEqual(FILES, self.remote())
+        self.assertEqual(['a\nb.xml'], self.spool_files('new'))
+        self.assertEqual((3, 1), (summary.files, summary.failures))
 
     def import_(self):
         return Importer(FileStoreSpool(self.store), self.make_target()).run()
@@ -92,7 +90,8 @@ class TargetStories:
         self.offer(FILES)
         self.offer({names.partial_name('half.xml'): b'half'})
         summary = self.import_()
-        self.assertEqual([names.partial_name('half.xml')], self.remote())
+        self.assertEqual({names.partial_name('half.xml'): b'half'},
+                         self.remote())
         self.assertEqual(sorted(FILES), self.spool_files('new'))
         for name, data in FILES.items():
             with open(os.path.join(self.store_dir, 'new', name), 'rb') as f:
@@ -100,11 +99,38 @@ class TargetStories:
         self.assertEqual((3, 20), (summary.files, summary.bytes))
 
     def test_foreign_lock_makes_the_import_back_off(self):
-        self.offer({'a.xml': b'A', names.WRITE_LOCK: b'partner\n'})
+        offered = {'a.xml': b'A', names.WRITE_LOCK: b'partner\n'}
+        self.offer(offered)
         with self.assertRaises(RemoteLocked):
             self.import_()
-        self.assertEqual(['a.xml', names.WRITE_LOCK], self.remote())
+        self.assertEqual(offered, self.remote())
         self.assertEqual([], self.spool_files('tmp'))
+
+
+
+class FolderStories(TargetStories):
+    """Mixed into a test case that provides ``remote_root``, the folder of
+    the target's directory."""
+
+    def remote(self):
+        found = {}
+        for name in os.listdir(self.remote_root):
+            with open(os.path.join(self.remote_root, name), 'rb') as f:
+                found[name] = f.read()
+        return found
+
+    def offer(self, files):
+        for name, data in files.items():
+            with open(os.path.join(self.remote_root, name), 'wb') as f:
+                f.write(data)
+
+    def test_listing_shows_plain_files_only(self):
+        os.mkdir(os.path.join(self.remote_root, 'folder'))
+        self.offer(FILES)
+        target = self.make_target()
+        target.connect()
+        self.addCleanup(target.close)
+        self.assertEqual(sorted(FILES), target.names())
 
     def test_missing_directory(self):
         target = self.make_target()
@@ -113,7 +139,7 @@ class TargetStories:
             target.connect()
 
 
-class FTPTargetStoriesTest(TargetStories, SpoolTestCase):
+class FTPTargetStoriesTest(FolderStories, SpoolTestCase):
 
     layer = zeit.cds.testing.FTP_LAYER
 
@@ -125,7 +151,7 @@ class FTPTargetStoriesTest(TargetStories, SpoolTestCase):
         return ftp_target(self.layer.server)
 
 
-class FileTargetStoriesTest(TargetStories, SpoolTestCase):
+class FileTargetStoriesTest(FolderStories, SpoolTestCase):
 
     def setUp(self):
         super().setUp()
@@ -134,6 +160,40 @@ class FileTargetStoriesTest(TargetStories, SpoolTestCase):
 
     def make_target(self):
         return FileTarget(directory=self.remote_root)
+
+
+class MemoryTargetStoriesTest(TargetStories, SpoolTestCase):
+
+    def setUp(self):
+        self.cds = MemoryCDS()
+        super().setUp()
+
+    def make_target(self):
+        return self.cds(directory='/cds')
+
+    def remote(self):
+        return self.cds.files('/cds')
+
+    def offer(self, files):
+        target = self.make_target()
+        target.connect()
+        for name, data in files.items():
+            target.store(name, io.BytesIO(data))
+
+    def test_factory_provides_its_interface(self):
+        verifyObject(IRemoteTargetFactory, self.cds)
+
+    def test_exclusive_create(self):
+        target = self.make_target()
+        target.connect()
+        target.create('write', b'one')
+        with self.assertRaises(RemoteExists):
+            target.create('write', b'two')
+        self.assertEqual({'write': b'one'}, self.remote())
+
+    def test_no_session_no_files(self):
+        with self.assertRaises(ConnectionLost):
+            self.make_target().names()
 
 
 class FileTargetTest(unittest.TestCase):
