@@ -11,6 +11,7 @@ import io
 
 import zope.interface
 
+from zeit.cds import names
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
@@ -22,12 +23,18 @@ from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.oserrors import reported_as
+from zeit.cds.targets.session import Habits
 from zeit.cds.targets.session import Session
+from zeit.cds.targets.session import reply_code
 
 CHUNK_SIZE = 256 * 1024
 # Measured against pyftpdlib (benchmarks/): 64 KiB writes outrun both
 # larger ones and socket.sendfile, whose bursts the server takes slower.
 SEND_SIZE = 64 * 1024
+
+
+# Replies to a command the server does not know or take.
+_UNKNOWN_COMMAND = ('500', '501', '502', '504')
 
 
 def _printable(text):
@@ -92,7 +99,8 @@ class FTPTarget:
         self.directory = directory
         self.timeout = timeout
         self._ftp = None
-        self._use_mlsd = True
+        # Shared with every twin (``another``): learned once per run.
+        self._habits = Habits()
         self.progress = None
 
     @property
@@ -113,6 +121,7 @@ class FTPTarget:
 
     def connect(self):
         self._ftp = self._new_session()
+        self._ftp.habits = self._habits
         try:
             with _translated(
                     ConnectError, f'Cannot connect to CDS FTP server at '
@@ -133,20 +142,79 @@ class FTPTarget:
                 f'Cannot enter directory {self.directory} on CDS FTP server'):
             self._ftp.cwd(self.directory)
         with _translated(RemoteError, 'CDS FTP server refused binary mode'):
-            # Once per session; SIZE needs it and transfers keep it.
-            self._ftp.voidcmd('TYPE I')
+            # Once per session; SIZE needs it and transfers keep it. The
+            # features tell how to list, once per run.
+            commands = ['TYPE I'] + (
+                ['FEAT'] if self._habits.mlsd is None else [])
+            binary, *features = self._ftp.pipeline(commands)
+            if isinstance(binary, ftplib.Error):
+                raise binary
+        if features:
+            self._learn(features[0])
+
+    def _learn(self, features):
+        """Learn from the reply to FEAT (RFC 2389) whether the server
+        lists with MLSD; where it has no FEAT, the first listing tells."""
+        if isinstance(features, ftplib.Error):
+            return
+        self._habits.mlsd = any(
+            line.split()[:1] == ['MLST']
+            for line in features.upper().splitlines()[1:])
 
     def names(self):
         with _translated(RemoteError, 'Cannot list directory '
                          f'{self.directory} on CDS FTP server'):
-            if self._use_mlsd:
+            if self._habits.mlsd is not False:
                 try:
-                    return sorted(_mlsd_files(self._lines('MLSD')))
-                except ftplib.error_perm:
-                    # Older servers lack MLSD; plain NLST then on.
-                    self._use_mlsd = False
-            return sorted(name for name in self._lines('NLST')
-                          if name not in ('.', '..'))
+                    return sorted(_mlsd_files(self._listing('MLSD')))
+                except ftplib.error_perm as e:
+                    if reply_code(e) not in _UNKNOWN_COMMAND:
+                        raise
+                    # An older server; NLST from then on.
+                    self._habits.mlsd = False
+            return sorted(name for name in self._nlst()
+                          if name not in names.DOT_ENTRIES)
+
+    def _nlst(self):
+        """The names NLST gives, in the first form the server takes: some
+        refuse NLST without an argument."""
+        forms = ([self._habits.nlst] if self._habits.nlst else
+                 ['NLST', 'NLST .', 'NLST ' + self.directory])
+        for form in forms:
+            try:
+                lines = self._listing(form)
+            except ftplib.error_perm as e:
+                if reply_code(e) in ('500', '501') and form != forms[-1]:
+                    continue
+                raise
+            self._habits.nlst = form
+            if form == 'NLST':
+                return lines
+            # As "NLST DIR" lists "DIR/name" on some servers.
+            prefix = form[len('NLST '):].rstrip('/') + '/'
+            return [line[len(prefix):] if line.startswith(prefix) else line
+                    for line in lines]
+
+    def _listing(self, command):
+        """The lines of the listing ``command``; a 450 or 550 reply is an
+        empty listing where the directory shows no entries in a LIST."""
+        try:
+            return self._lines(command)
+        except ftplib.Error as e:
+            # Such as inetutils' "550 No files found" for an empty
+            # directory: a fact about that server, checked, not parsed.
+            if reply_code(e) in ('450', '550') and self._shows_nothing():
+                return []
+            raise
+
+    def _shows_nothing(self):
+        """Whether a LIST of the directory works and shows no entries."""
+        try:
+            lines = self._lines('LIST')
+        except ftplib.Error:
+            return False
+        return not any(line and not line.startswith('total ')
+                       for line in lines)
 
     def _lines(self, command):
         # ftplib's own listing helpers switch the session to ASCII mode,
@@ -209,13 +277,21 @@ class FTPTarget:
                 self._count(len(chunk))
 
     def sizes(self, names):
+        if not self._habits.size:
+            return dict.fromkeys(names)
         with _translated(TransferError, 'Cannot get the sizes of files'):
             replies = self._ftp.pipeline(['SIZE ' + name for name in names])
+        if replies and all(isinstance(reply, ftplib.error_perm)
+                           and reply_code(reply) in _UNKNOWN_COMMAND
+                           for reply in replies):
+            # A server without SIZE: the transfer's own reply is the check.
+            self._habits.size = False
+            return dict.fromkeys(names)
         return {name: self._size(name, reply)
                 for name, reply in zip(names, replies)}
 
     def _size(self, name, reply):
-        if isinstance(reply, ftplib.error_perm) and str(reply)[:3] == '550':
+        if isinstance(reply, ftplib.error_perm) and reply_code(reply) == '550':
             return NoSuchFile(f'No file {name}: {_printable(reply)}',
                               _printable(reply))
         if isinstance(reply, ftplib.Error):
@@ -231,14 +307,16 @@ class FTPTarget:
 
     def rename_all(self, pairs):
         with _translated(TransferError, 'Cannot rename files'):
-            replies = iter(self._ftp.pipeline([
-                command for old, new in pairs
-                for command in ('RNFR ' + old, 'RNTO ' + new)]))
+            replies = self._ftp.units([['RNFR ' + old, 'RNTO ' + new]
+                                       for old, new in pairs])
         results = {}
-        for (old, new), rnfr, rnto in zip(pairs, replies, replies):
+        for (old, new), (rnfr, rnto) in zip(pairs, replies):
             refusal = next((reply for reply in (rnfr, rnto)
                             if isinstance(reply, ftplib.Error)), None)
-            results[old] = None if refusal is None else TransferError(
+            # RNFR's 550: there is no such file (renamed already).
+            missing = refusal is rnfr and reply_code(rnfr) == '550'
+            error = NoSuchFile if missing else TransferError
+            results[old] = None if refusal is None else error(
                 f'Cannot rename {old} to {new}: {_printable(refusal)}',
                 _printable(refusal))
         return results

@@ -4,12 +4,56 @@ Over a long distance every reply the client waits for costs a round
 trip. Where the protocol allows, commands are sent together and their
 replies read afterwards (pipelining, RFC 959 section 4.2): a transfer's
 PASV and STOR or RETR, and the SIZE or RNFR/RNTO commands of a batch.
+
+Not every server reads ahead: some answer a command that arrived before
+the reply to the one before it with 425, 426, 450, 500 or 503 (Twisted's
+FTP server refuses a STOR sent with its PASV: the data connection is not
+open yet). Such a command is sent again in lock step, and so is every
+command after it to that server (``Habits.pipelining``).
 """
+import dataclasses
 import ftplib
+import logging
 import socket
+
+log = logging.getLogger(__name__)
+
+# Replies to a command that a server may give only because it arrived
+# before the reply to the one before it.
+_TOO_EARLY = ('425', '426', '450', '500', '503')
+
+
+@dataclasses.dataclass
+class Habits:
+    """What one FTP server was found to do: learned once, and shared by
+    every connection to it, reconnects included."""
+
+    # Whether it takes commands sent ahead of their predecessor's reply.
+    pipelining: bool = True
+    # Whether it lists with MLSD (None: not known yet).
+    mlsd: bool = None
+    # Whether it tells sizes (SIZE).
+    size: bool = True
+    # The form of NLST it takes (None: not known yet).
+    nlst: str = None
+
+
+def reply_code(reply):
+    """The three digits of a reply, or of the ftplib error that holds it."""
+    return str(reply)[:3]
+
+
+def _too_early(reply):
+    return isinstance(reply, ftplib.Error) and reply_code(reply) in _TOO_EARLY
+
+
+def _errors(replies):
+    return sum(isinstance(reply, ftplib.Error) for reply in replies)
 
 
 class Session(ftplib.FTP):
+
+    habits = None  # the target gives each session its server's Habits
 
     def send_all(self, commands):
         """Send ``commands`` in one write, as one would type them."""
@@ -28,18 +72,64 @@ class Session(ftplib.FTP):
         Returns each reply, or the ftplib error the server answered it
         with; a broken connection raises.
         """
-        self.send_all(commands)
-        replies = []
-        for _ in commands:
-            try:
-                replies.append(self.getresp())
-            except (ftplib.error_perm, ftplib.error_temp) as e:
-                replies.append(e)
+        return [reply for unit in self.units([[c] for c in commands])
+                for reply in unit]
+
+    def units(self, units):
+        """Send the commands of ``units`` (lists of commands that belong
+        together, such as RNFR and RNTO) and read their replies.
+
+        Returns a list of replies per unit: each reply, or the ftplib
+        error the server answered it with; a broken connection raises.
+        A unit whose command may have come too early for the server is
+        done again in lock step; so is every unit after it, from then on.
+        """
+        if not self.habits.pipelining:
+            return [self._in_step(unit) for unit in units]
+        self.send_all([command for unit in units for command in unit])
+        replies = [[self._reply() for command in unit] for unit in units]
+        # The first command came after a reply; its refusal is real, and
+        # so is the same refusal of the others.
+        real = {reply_code(reply) for reply in replies[0]
+                if isinstance(reply, ftplib.Error)} if replies else set()
+        for i, unit in enumerate(units[1:], 1):
+            if any(_too_early(reply) and reply_code(reply) not in real
+                   for reply in replies[i]):
+                again = self._in_step(unit)
+                if _errors(again) < _errors(replies[i]):
+                    self._to_lock_step(replies[i])
+                replies[i] = again
         return replies
 
+    def _reply(self):
+        try:
+            return self.getresp()
+        except (ftplib.error_perm, ftplib.error_temp) as e:
+            return e
+
+    def _in_step(self, unit):
+        replies = []
+        for command in unit:
+            if replies and isinstance(replies[-1], ftplib.Error):
+                # Such as an RNTO after a refused RNFR: it would fail.
+                replies.append(replies[-1])
+                continue
+            self.send_all([command])
+            replies.append(self._reply())
+        return replies
+
+    def _to_lock_step(self, replies):
+        if self.habits.pipelining:
+            self.habits.pipelining = False
+            log.debug('CDS FTP server %s refused commands sent ahead (%s); '
+                     'one command at a time from now on', self.host,
+                     ' '.join(str(reply) for reply in replies))
+
     def ntransfercmd(self, cmd, rest=None):
-        """ftplib's, with PASV (or EPSV) and ``cmd`` sent together."""
-        if rest is not None or not self.passiveserver:
+        """ftplib's, with PASV (or EPSV) and ``cmd`` sent together where
+        the server takes it."""
+        if (rest is not None or not self.passiveserver
+                or not self.habits.pipelining):
             return super().ntransfercmd(cmd, rest)
         passive = 'EPSV' if self.af == socket.AF_INET6 else 'PASV'
         self.send_all([passive, cmd])
@@ -56,19 +146,41 @@ class Session(ftplib.FTP):
         if not self.trust_server_pasv_ipv4_address:
             # As ftplib: the address a server names is not to be trusted.
             host = self.sock.getpeername()[0]
-        conn = socket.create_connection(
-            (host, port), self.timeout, source_address=self.source_address)
+        try:
+            conn = socket.create_connection(
+                (host, port), self.timeout,
+                source_address=self.source_address)
+        except OSError:
+            # The server may have refused ``cmd`` already, and closed the
+            # port: its reply tells.
+            reply = self._reply()
+            if not _too_early(reply):
+                raise
+            return self._again_in_step(cmd, reply)
         try:
             reply = self.getresp()
             if reply[0] == '2':
                 reply = self.getresp()
             if reply[0] != '1':
                 raise ftplib.error_reply(reply)
+        except ftplib.Error as e:
+            conn.close()
+            if not _too_early(e):
+                raise
+            return self._again_in_step(cmd, e)
         except BaseException:
             conn.close()
             raise
         size = ftplib.parse150(reply) if reply[:3] == '150' else None
         return conn, size
+
+    def _again_in_step(self, cmd, refusal):
+        """Send ``cmd`` again after its data connection is open; when the
+        server takes it so, it gets no more commands ahead of time. (A
+        second refusal is a real one, raised.)"""
+        result = super().ntransfercmd(cmd)
+        self._to_lock_step([refusal])
+        return result
 
     def _skip_reply(self):
         try:

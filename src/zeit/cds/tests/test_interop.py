@@ -362,7 +362,7 @@ class ListingTests:
         self.make_remote()
         target = self.connected()
         listed = target.names()
-        self.assertEqual(self.server.has_mlsd, target._use_mlsd)
+        self.assertEqual(self.server.has_mlsd, target._habits.mlsd)
         expected = {'a.xml', 'b.xml', 'Größe und Maß.xml'}
         if not self.server.has_mlsd:
             # NLST cannot tell folders from files.
@@ -375,7 +375,7 @@ class ListingTests:
         # What the fallback sees, should a server lack MLSD.
         self.make_remote()
         target = self.connected()
-        target._use_mlsd = False
+        target._habits.mlsd = False
         self.assertEqual(
             ['Größe und Maß.xml', 'a.xml', 'b.xml', 'folder'],
             [name for name in target.names() if not name.startswith('.')])
@@ -387,13 +387,13 @@ class ListingTests:
         self.server.put('a.xml', b'x')
         target = self.connected()
         self.assertEqual(['Gr\udcf6\udcdfe.xml', 'a.xml'], target.names())
-        target._use_mlsd = False
+        target._habits.mlsd = False
         self.assertEqual(['Gr\udcf6\udcdfe.xml', 'a.xml'], target.names())
 
     def test_empty_directory(self):
         target = self.connected()
         self.assertEqual([], target.names())
-        target._use_mlsd = False
+        target._habits.mlsd = False
         self.assertEqual([], target.names())
 
 

@@ -79,7 +79,7 @@ class ListingTest(FTPTargetTestCase):
         # NLST cannot tell folders from files; the importer's checks can.
         self.assertEqual(['a.xml', 'b.xml', 'folder', 'mit Leerzeichen ü.xml'],
                          target.names())
-        self.assertFalse(target._use_mlsd)
+        self.assertFalse(target._habits.mlsd)
 
 
 class UploadTest(FTPTargetTestCase):
