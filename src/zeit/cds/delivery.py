@@ -60,10 +60,10 @@ def _store(target, name, open_file):
     """Store the file ``name`` under its temporary name; its size."""
     if not names.is_transferable(name):
         raise TransferError(
-            f'Refusing to export {name!r}: a line break or NUL in a name '
-            'cannot be sent')
+            f'Refusing to export {names.shown(name)}: a line break or NUL '
+            'in a name cannot be sent')
     partial = names.partial_name(name)
-    with _told_as(f'Cannot upload file {name}'):
+    with _told_as(f'Cannot upload file {names.shown(name)}'):
         with open_file() as f:
             size = os.fstat(f.fileno()).st_size
             try:
@@ -91,7 +91,7 @@ def _verified(target, stored, results):
             continue
         refused.append(names.partial_name(name))
         results[name] = TransferError(
-            f'Cannot upload file {name}: ' + (
+            f'Cannot upload file {names.shown(name)}: ' + (
                 actual.reason if isinstance(actual, TransferError) else
                 f'the server has {actual} of {expected} bytes'))
     _discard(target, refused)
@@ -116,7 +116,8 @@ def _publish(target, complete, results):
         # temporary name as well.
         refused.append(names.partial_name(name))
         results[name] = TransferError(
-            f'Cannot upload file {name}: {refusal.reason}', refusal.reason)
+            f'Cannot upload file {names.shown(name)}: {refusal.reason}',
+            refusal.reason)
     _discard(target, refused)
 
 
@@ -129,7 +130,7 @@ def finish_upload(target, name, size):
     bytes (it is removed then), or cannot be renamed.
     """
     partial = names.partial_name(name)
-    message = f'Cannot finish uploading {name}'
+    message = f'Cannot finish uploading {names.shown(name)}'
     with _told_as(message):
         actual = target.sizes([partial])[partial]
         if isinstance(actual, NoSuchFile):

@@ -21,6 +21,7 @@ from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NotARegularFile
 from zeit.cds.interfaces import TransferError
 from zeit.cds.run.parallel import batches
 from zeit.cds.run.parallel import run_batches
@@ -38,6 +39,8 @@ class Exporter(Transfer):
         with Run(self, names.WRITE_LOCK, 'upload_dir') as run:
             waiting = self.spool.waiting()
             run.start(waiting)
+            for name in self.spool.strays():
+                run.failed(name, NotARegularFile(names.shown(name)))
             # Names noted as about to be renamed, across attempts.
             noted = set(self.spool.published())
             for name in sorted(noted):
@@ -77,7 +80,7 @@ class Exporter(Transfer):
                     noted.discard(name)
                 run.failed(name, result)
                 continue
-            log.info('Uploaded file %s', name)
+            log.info('Uploaded file %s', names.shown(name))
             self._exported(run, name, result, noted)
 
     def _finish(self, run, target, name, noted):
@@ -99,14 +102,14 @@ class Exporter(Transfer):
             return
         if renamed_now:
             log.warning('Finished uploading file %s for an interrupted run',
-                        name)
+                        names.shown(name))
         else:
             log.warning('File %s was uploaded by an interrupted run; not '
-                        'uploading it again', name)
+                        'uploading it again', names.shown(name))
         self._exported(run, name, size, noted)
 
     def _exported(self, run, name, size, noted):
         self.spool.mark_exported(name)
         noted.discard(name)
-        log.info("Moved file %s from 'new' to 'cur'", name)
+        log.info("Moved file %s from 'new' to 'cur'", names.shown(name))
         run.succeeded(FileExported(self, name, size=size))

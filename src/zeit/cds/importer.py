@@ -63,7 +63,7 @@ class Importer(Transfer):
         left = [name for name in delivered if name in offered]
         for name in left:
             log.warning('File %s was delivered by an interrupted run; '
-                        'not downloading it again', name)
+                        'not downloading it again', names.shown(name))
         if left:
             run.attempt(self._remove, run, self.target, left, set(left))
         return set(delivered)
@@ -107,8 +107,9 @@ class Importer(Transfer):
             return
         for name, size in received:
             pending.add(name)
-            log.info('Downloaded file %s', name)
-            log.info("Moved file %s from 'tmp' to 'new'", name)
+            log.info('Downloaded file %s', names.shown(name))
+            log.info("Moved file %s from 'tmp' to 'new'",
+                     names.shown(name))
             run.succeeded(FileImported(self, name, size=size))
 
     def _remove(self, run, target, delivered, pending):
@@ -116,7 +117,8 @@ class Importer(Transfer):
         removed = []
         for name in delivered:
             if results[name] is None:
-                log.info('Removed file %s from CDS FTP server', name)
+                log.info('Removed file %s from CDS FTP server',
+                         names.shown(name))
                 removed.append(name)
             else:
                 # Delivered all the same: the journal keeps it from being

@@ -24,12 +24,21 @@ class ISpool(zope.interface.Interface):
         """
 
     def waiting():
-        """The names of the files waiting in ``new``, sorted."""
+        """The names of the regular files waiting in ``new``, sorted.
+
+        Links are not followed: a link is no file to export.
+        """
+
+    def strays():
+        """The names of what else is in ``new`` (links, folders, ...),
+        sorted: nothing to export."""
 
     def open(name):
-        """Open the file ``name`` in ``new`` for reading, in binary mode.
+        """Open the regular file ``name`` in ``new`` for reading, in binary
+        mode, without following a link.
 
-        Raises LocalFileError when it cannot be read.
+        Raises LocalFileError when it cannot be read or is not a regular
+        file.
         """
 
     def publishing(name):
@@ -294,6 +303,14 @@ class Interrupted(CDSError):
 
 class LocalFileError(CDSError):
     """A file or folder of the spool cannot be used."""
+
+
+class NotARegularFile(LocalFileError):
+    """What waits in ``new`` under a name is a link, a folder or another
+    thing that is not a regular file; it is not exported."""
+
+    def __init__(self, shown):
+        super().__init__(f'Refusing to export {shown}: not a regular file')
 
 
 class SpoolBusy(LocalFileError):

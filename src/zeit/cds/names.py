@@ -1,5 +1,6 @@
 """The names zeit.cds gives to files on the CDS, the ones it reserves, and
 the ones it accepts from there."""
+import os
 import unicodedata
 
 # The CDS protocol's lock files: export holds WRITE, import holds READ.
@@ -32,14 +33,21 @@ def is_transferable(name):
     return not any(c in name for c in _UNSENDABLE)
 
 
+def shown(name):
+    """``name`` as a log line shows it: as it is where it prints on one
+    line, escaped (as Python writes it) where it holds line breaks, other
+    control characters or bytes that are not UTF-8."""
+    return name if name.isprintable() else repr(name)
+
+
 # What some servers list for the directory itself and its parent.
 DOT_ENTRIES = ('.', '..')
 
 # The longest file name most local file systems take.
 MAX_NAME_BYTES = 255
 
-# Control and format characters, and surrogates (bytes that were not UTF-8).
-_UNSAFE_CATEGORIES = ('Cc', 'Cf', 'Cs')
+# Control and format characters.
+_UNSAFE_CATEGORIES = ('Cc', 'Cf')
 
 
 def is_plain_file_name(name):
@@ -48,11 +56,15 @@ def is_plain_file_name(name):
 
     Remote listings are untrusted. A plain file name is not empty, not
     ``.`` or ``..``, contains neither ``/`` nor ``\\``, no control or
-    format characters (nor bytes that were not UTF-8), and takes at most
-    255 bytes in UTF-8. Spaces and letters of any script are fine.
+    format characters, and takes at most 255 bytes. Spaces and letters
+    of any script are fine, and so are bytes that are not UTF-8 (listed
+    as surrogates): the local file gets the same bytes.
     """
     if not name or name in DOT_ENTRIES or '/' in name or '\\' in name:
         return False
     if any(unicodedata.category(c) in _UNSAFE_CATEGORIES for c in name):
         return False
-    return len(name.encode('utf-8')) <= MAX_NAME_BYTES
+    try:
+        return len(os.fsencode(name)) <= MAX_NAME_BYTES
+    except UnicodeEncodeError:
+        return False  # a surrogate that stands for no byte

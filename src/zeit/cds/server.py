@@ -35,8 +35,11 @@ class EmbeddedServer:
         authorizer = pyftpdlib.authorizers.DummyAuthorizer()
         authorizer.add_user(user, password, root, perm=ALL_PERMISSIONS)
         # A subclass per server, so that the caller's class stays as it was.
-        handler = type(handler.__name__, (handler,),
-                       dict(handler_options, authorizer=authorizer))
+        # Names that are not UTF-8 are kept as the bytes they are, in
+        # commands and in listings, as the file system keeps them.
+        handler = type(handler.__name__, (handler,), dict(
+            {'unicode_errors': 'surrogateescape'}, **handler_options,
+            authorizer=authorizer))
         self.root = root
         self._server = pyftpdlib.servers.FTPServer(
             (host, port), handler, ioloop=pyftpdlib.ioloop.IOLoop())

@@ -1,8 +1,10 @@
 """The default spool: a gocept.filestore folder."""
 import contextlib
 import ctypes
+import errno
 import logging
 import os
+import stat
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -10,8 +12,10 @@ import zc.lockfile
 import zope.component
 import zope.interface
 
+from zeit.cds import names
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NotARegularFile
 from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.oserrors import reported_as
 
@@ -75,16 +79,41 @@ class FileStoreSpool:
             lock.close()
 
     def waiting(self):
+        return [name for name, regular in self._new() if regular]
+
+    def strays(self):
+        return [name for name, regular in self._new() if not regular]
+
+    def _new(self):
+        """(name, whether it is a regular file) for each entry of new,
+        sorted; links are not followed."""
         with reported_as(LocalFileError, f'Cannot list spool {self.path}'):
-            return sorted(os.listdir(self._path('new')))
+            with os.scandir(self._path('new')) as entries:
+                return sorted((entry.name,
+                               entry.is_file(follow_symlinks=False))
+                              for entry in entries)
 
     def open(self, name):
-        with reported_as(LocalFileError, f'Cannot read file {name}'):
-            return open(self._path('new', name), 'rb')
+        shown = names.shown(name)
+        with reported_as(LocalFileError, f'Cannot read file {shown}'):
+            try:
+                # Neither a link nor a FIFO (whose open would wait for a
+                # writer) may stand in for the file listed.
+                fd = os.open(self._path('new', name),
+                             os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    raise
+                fd = None
+            if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+                if fd is not None:
+                    os.close(fd)
+                raise NotARegularFile(shown)
+            return os.fdopen(fd, 'rb')
 
     def publishing(self, name):
-        with reported_as(LocalFileError,
-                         f'Cannot journal the export of file {name}'):
+        with reported_as(LocalFileError, 'Cannot journal the export of '
+                         f'file {names.shown(name)}'):
             self._publishing.note(name, self._identity(name))
 
     def _identity(self, name):
@@ -111,12 +140,12 @@ class FileStoreSpool:
 
     def unpublished(self, name):
         with reported_as(LocalFileError, 'Cannot clear the export journal '
-                         f'entry of file {name}'):
+                         f'entry of file {names.shown(name)}'):
             self._publishing.forget(name)
 
     def mark_exported(self, name):
-        with reported_as(LocalFileError,
-                         f"Cannot move file {name} from 'new' to 'cur'"):
+        with reported_as(LocalFileError, f'Cannot move file '
+                         f"{names.shown(name)} from 'new' to 'cur'"):
             self.store.move(name, 'new', 'cur')
             self._publishing.forget(name)
 
@@ -124,10 +153,11 @@ class FileStoreSpool:
     def receiving(self, name):
         path = self._path('tmp', name)
         with reported_as(LocalFileError,
-                         f'Cannot create file {name} in tmp'):
+                         f'Cannot create file {names.shown(name)} in tmp'):
             f = open(path, 'wb')
         try:
-            with reported_as(LocalFileError, f'Cannot receive file {name}'):
+            with reported_as(LocalFileError,
+                             f'Cannot receive file {names.shown(name)}'):
                 with f:
                     yield f
         except BaseException:

@@ -116,12 +116,15 @@ class _TLSSession(ftplib.FTP_TLS, Session):
     def auth(self):
         with _tls_translated(self, 'refused TLS (AUTH TLS)'):
             try:
-                return super().auth()
+                reply = super().auth()
             except OSError:
                 # A handshake that failed half-way leaves the connection
                 # good for nothing, not even for a QUIT.
                 self.close()
                 raise
+        # FTP_TLS made a new, strict reader for the secured connection.
+        self.read_replies_leniently()
+        return reply
 
     def login(self, user='', passwd='', acct=''):
         response = super().login(user, passwd, acct, secure=True)

@@ -64,7 +64,24 @@ class Session(ftplib.FTP):
                 raise ftplib.error_perm(
                     f'501 a line break in {command.split()[0]} refused')
         self.sock.sendall(''.join(
-            f'{command}\r\n' for command in commands).encode(self.encoding))
+            f'{command}\r\n' for command in commands).encode(
+                self.encoding, 'surrogateescape'))
+
+    def putline(self, line):
+        """ftplib's, for a name that is not UTF-8 too: its bytes go as they
+        are (they arrive as surrogates, as Python lists such names)."""
+        self.send_all([line])
+
+    def connect(self, *args, **kw):
+        welcome = super().connect(*args, **kw)
+        self.read_replies_leniently()
+        return welcome
+
+    def read_replies_leniently(self):
+        """Read replies with bytes that are not UTF-8 kept as surrogates:
+        a reply naming a file is untrusted, and no reason to crash."""
+        self.file = self.sock.makefile(
+            'r', encoding=self.encoding, errors='surrogateescape')
 
     def pipeline(self, commands):
         """Send ``commands`` at once and read their replies in order.

@@ -90,7 +90,7 @@ class ExportFaultTest(ExportTestCase):
         self.assertEqual(['a.xml', 'c.xml'], sorted(os.listdir(server.root)))
         self.assertEqual(['b.xml'], self.spool_files('new'))
         self.assertEqual(1, summary.failures)
-        self.assertIn('Cannot read file b.xml: No such file or directory\n',
+        self.assertIn('Refusing to export b.xml: not a regular file\n',
                       self.log.getvalue())
 
     def test_second_run_on_a_busy_spool_backs_off(self):

@@ -17,15 +17,17 @@ class PlainFileNameTest(unittest.TestCase):
     def test_plain_names(self):
         for name in ['a.xml', 'mit Leerzeichen.xml', 'Grüße aus Köln.xml',
                      'Ελληνικά.xml', 'a..b', '.hidden', '-', 'ü' * 127 + 'x',
-                     'x' * 255]:
+                     'x' * 255,
+                     # Latin-1 bytes, listed as surrogates: written as such.
+                     'caf\udce9.xml']:
             with self.subTest(name=name):
                 self.assertTrue(names.is_plain_file_name(name))
 
     def test_names_that_are_refused(self):
         for name in ['', '.', '..', '../evil', 'a/b', '/etc/passwd', 'x\\y',
                      '..\\evil', 'bell\a', 'tab\tname', 'nul\0', 'esc\x1b[2J',
-                     'del\x7f', 'c1\x85', 'rtl\u202eLMX.exe', 'caf\udce9.xml',
-                     'x' * 256, 'ü' * 128]:
+                     'del\x7f', 'c1\x85', 'rtl\u202eLMX.exe', 'x' * 256,
+                     'ü' * 128, 'lone\ud800']:
             with self.subTest(name=name):
                 self.assertFalse(names.is_plain_file_name(name))
 
@@ -75,11 +77,10 @@ class CraftedNamesTest(ImportTestCase):
 
     CRAFTED = ['../evil', '../../evil', 'a/b', '/abs', 'x\\y', '..\\evil',
                'ctl\x01', 'esc\x1b[2J', 'nul\x00', 'rtl\u202e.xml',
-               'x' * 256, 'ü' * 128, b'caf\xe9.xml']
+               'x' * 256, 'ü' * 128]
     SHOWN = ["'../evil'", "'../../evil'", "'a/b'", "'/abs'", "'x\\\\y'",
              "'..\\\\evil'", "'ctl\\x01'", "'esc\\x1b[2J'", "'nul\\x00'",
-             "'rtl\\u202e.xml'", repr('x' * 256), repr('ü' * 128),
-             "'caf\\udce9.xml'"]
+             "'rtl\\u202e.xml'", repr('x' * 256), repr('ü' * 128)]
 
     def setUp(self):
         super().setUp()
