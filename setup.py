@@ -29,11 +29,11 @@ setup(
         ],
     },
     install_requires=[
-        'cryptography',  # zeit.cds.ftps.make_certificate
         'gocept.filestore',
         'pyftpdlib >= 2.0',
         'tqdm',
         'pyOpenSSL',  # pyftpdlib's TLS_FTPHandler (cds-server --tls)
+        'trustme',  # zeit.cds.server.make_certificate (cds-server --tls)
         'zc.lockfile',
         'zope.component',
         'zope.configuration',
@@ -42,7 +42,7 @@ setup(
     ],
     extras_require={
         'test': [
-            'trustme',
+            'cryptography',  # zeit.cds.testing loads trustme's certificates
             'zope.testing',
             'zope.testrunner',
         ],

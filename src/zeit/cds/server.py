@@ -1,6 +1,9 @@
 """cds-server: an embedded CDS-compatible FTP server (pyftpdlib) rooted
 at a folder, with one user: for local development, staging and the quick
 start. CDS partners run their own production servers."""
+import collections
+import contextlib
+import datetime
 import os
 import signal
 import sys
@@ -11,8 +14,8 @@ import pyftpdlib.authorizers
 import pyftpdlib.handlers
 import pyftpdlib.ioloop
 import pyftpdlib.servers
+import trustme
 
-import zeit.cds.targets.ftps
 from zeit.cds import config
 from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import ConfigurationError
@@ -70,6 +73,58 @@ class EmbeddedServer:
         self.stop()
 
 
+Certificate = collections.namedtuple(
+    'Certificate', ['certfile', 'keyfile', 'ca_file'])
+
+
+def make_certificate(folder, hosts=('localhost', '127.0.0.1', '::1'),
+                     days=365, key_type=trustme.KeyType.ECDSA):
+    """Write a new private key and certificate for a TLS server (such as
+    ``cds-server --tls`` without ``--certfile``) into ``folder``.
+
+    The certificate is issued for the names and IP addresses in ``hosts``
+    by a private CA made for the purpose (by trustme); its key is thrown
+    away, so it can sign nothing else. Clients trust the CA through the CA
+    file written beside (``ca_file`` of FTPSTarget). Files: ``cert.pem``,
+    ``key.pem`` (readable by the owner only, unencrypted, so the server
+    starts unattended) and ``ca.pem``; existing ones are replaced. The
+    certificate is valid for ``days``; its key is a ``key_type`` (a
+    trustme.KeyType).
+
+    Returns a Certificate with the three paths.
+    """
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = trustme.CA(organization_name='zeit.cds')
+    leaf = ca.issue_cert(
+        *hosts, common_name=hosts[0], organization_name='zeit.cds',
+        key_type=key_type,
+        # An hour's grace for clocks that are a little behind.
+        not_before=now - datetime.timedelta(hours=1),
+        not_after=now + datetime.timedelta(days=days))
+    result = Certificate(*(os.path.join(folder, name) for name in
+                           ['cert.pem', 'key.pem', 'ca.pem']))
+    _write(result.certfile, leaf.cert_chain_pems[0].bytes(), 0o644)
+    _write(result.keyfile, leaf.private_key_pem.bytes(), 0o600)
+    _write(result.ca_file, ca.cert_pem.bytes(), 0o644)
+    return result
+
+
+def _write(path, data, mode):
+    """Replace the file ``path`` by one with ``data`` and ``mode``; no
+    moment shows it partly written or with other permissions."""
+    fd, partial = tempfile.mkstemp(
+        dir=os.path.dirname(path), prefix='.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+        raise
+
+
 def parser():
     p = ArgumentParser(
         prog='cds-server',
@@ -102,7 +157,7 @@ def tls_options(args):
     certfile, keyfile = args.certfile, args.keyfile
     if certfile is None:
         folder = tempfile.mkdtemp(prefix='cds-server-tls-')
-        made = zeit.cds.targets.ftps.make_certificate(
+        made = make_certificate(
             folder, hosts=tuple(dict.fromkeys(
                 (args.host, 'localhost', '127.0.0.1', '::1'))))
         certfile, keyfile = made.certfile, made.keyfile

@@ -24,16 +24,11 @@ would hold that close_notify back until the server acknowledged the
 data, which it delays by up to 40 ms while it waits for more; ProFTPD and
 Pure-FTPd then took that much longer for every single upload.
 """
-import collections
 import contextlib
-import datetime
 import ftplib
-import ipaddress
 import logging
-import os
 import socket
 import ssl
-import tempfile
 
 import zope.interface
 
@@ -216,113 +211,3 @@ class FTPSTarget(FTPTarget):
                 'connection is encrypted, but the server is not '
                 'authenticated (insecure skip verify)', self.host)
         super().connect()
-
-
-Certificate = collections.namedtuple(
-    'Certificate', ['certfile', 'keyfile', 'ca_file'])
-
-
-def make_certificate(folder, hosts=('localhost', '127.0.0.1', '::1'),
-                     days=365):
-    """Write a new private key and certificate for a TLS server (such as
-    ``cds-server --tls`` without ``--certfile``) into ``folder``.
-
-    The certificate is issued for the names and IP addresses in ``hosts``
-    by a private CA made for the purpose; its key is thrown away, so it
-    can sign nothing else. Clients trust the CA through the CA file
-    written beside (``ca_file`` of FTPSTarget). Files: ``cert.pem``,
-    ``key.pem`` (readable by the owner only, unencrypted, so the server
-    starts unattended) and ``ca.pem``; existing ones are replaced.
-
-    Returns a Certificate with the three paths.
-    """
-    # Only a server needs cryptography; an export or import never loads it.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def builder(subject, issuer, public_key):
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            # An hour's grace for clocks that are a little behind.
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-                public_key), critical=False))
-
-    def usage(**granted):
-        names = ['digital_signature', 'content_commitment',
-                 'key_encipherment', 'data_encipherment', 'key_agreement',
-                 'key_cert_sign', 'crl_sign', 'encipher_only',
-                 'decipher_only']
-        return x509.KeyUsage(**{name: granted.get(name, False)
-                                for name in names})
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(
-        NameOID.COMMON_NAME, f'zeit.cds CA for {hosts[0]}')])
-    ca_cert = (
-        builder(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0),
-                       critical=True)
-        .add_extension(usage(key_cert_sign=True, crl_sign=True),
-                       critical=True)
-        .sign(ca_key, hashes.SHA256()))
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                              hosts[0])]),
-                ca_name, key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                       critical=True)
-        .add_extension(usage(digital_signature=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(
-            [ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(
-            [_general_name(host) for host in hosts]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256()))
-
-    pem = serialization.Encoding.PEM
-    result = Certificate(*(os.path.join(folder, name) for name in
-                           ['cert.pem', 'key.pem', 'ca.pem']))
-    _write(result.certfile, cert.public_bytes(pem), 0o644)
-    _write(result.keyfile, key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()), 0o600)
-    _write(result.ca_file, ca_cert.public_bytes(pem), 0o644)
-    return result
-
-
-def _general_name(host):
-    from cryptography import x509
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
-
-
-def _write(path, data, mode):
-    """Replace the file ``path`` by one with ``data`` and ``mode``; no
-    moment shows it partly written or with other permissions."""
-    fd, partial = tempfile.mkstemp(
-        dir=os.path.dirname(path), prefix='.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(partial)
-        raise

@@ -44,8 +44,8 @@ import trustme
 import zope.component.testlayer
 
 import zeit.cds
+import zeit.cds.server
 import zeit.cds.testing
-from zeit.cds.targets.ftps import Certificate
 
 ENVIRONMENT = 'CDS_FTP_SERVERS'
 ACCOUNT = 'cds-ftp-test'
@@ -141,26 +141,6 @@ def crypted(password):
         check=True, capture_output=True).stdout.strip()
 
 
-def make_rsa_certificate(folder, hosts):
-    """Write an RSA key and a certificate for ``hosts`` into ``folder``,
-    issued by a new CA, and that CA's certificate; returns the paths as a
-    zeit.cds.targets.ftps.Certificate.
-
-    RSA, as most servers out there use: vsftpd's Debian default
-    ``ssl_ciphers`` (ECDHE-RSA-AES256-GCM-SHA384) admits a TLS 1.2 client
-    only with an RSA certificate.
-    """
-    ca = trustme.CA()
-    leaf = ca.issue_cert(*hosts, key_type=trustme.KeyType.RSA)
-    result = Certificate(*(os.path.join(folder, name) for name in
-                           ['cert.pem', 'key.pem', 'ca.pem']))
-    leaf.cert_chain_pems[0].write_to_path(result.certfile)
-    write_file(result.keyfile, leaf.private_key_pem.bytes().decode('ascii'))
-    zeit.cds.testing.write_ca_file(ca, folder, os.path.basename(
-        result.ca_file))
-    return result
-
-
 def write_file(path, text, mode=0o600):
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
               'w', encoding='utf-8') as f:
@@ -189,7 +169,7 @@ class RealFTPServer:
         self.installation = (
             installation or os.environ.get(ENVIRONMENT) or '/')
         self.tls = tls
-        # With TLS: the server's zeit.cds.targets.ftps.Certificate.
+        # With TLS: the server's zeit.cds.server.Certificate.
         self.certificate = None
         self.host = HOST
         self.port = None
@@ -256,9 +236,13 @@ class RealFTPServer:
         os.chown(self.root, uid, gid)
         self.password = secrets.token_urlsafe(16)
         if self.tls:
-            # Read by the server as root, before its sessions start.
-            self.certificate = make_rsa_certificate(
-                self.folder, hosts=(self.host, 'localhost'))
+            # Read by the server as root, before its sessions start. RSA,
+            # as most servers out there use: vsftpd's Debian default
+            # ``ssl_ciphers`` (ECDHE-RSA-AES256-GCM-SHA384) admits a TLS
+            # 1.2 client only with an RSA certificate.
+            self.certificate = zeit.cds.server.make_certificate(
+                self.folder, hosts=(self.host, 'localhost'),
+                key_type=trustme.KeyType.RSA)
         ports = free_port_range(1 + PASSIVE_PORTS)
         self.port = ports[0]
         self.passive_ports = ports[1], ports[-1]

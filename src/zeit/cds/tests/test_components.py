@@ -21,7 +21,7 @@ from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import ISummary
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.spool import FileStoreSpool
-from zeit.cds.run.summary import Summary
+from zeit.cds.run.report import Summary
 from zeit.cds.exporter import Exporter
 from zeit.cds.importer import Importer
 

@@ -1,0 +1,85 @@
+"""The scope of a run's CDS lock: the spool held, the target connected,
+the lock file taken; and all of it given back on the way out, also after
+the connection was lost for good."""
+import contextlib
+import logging
+
+from zeit.cds.interfaces import CDSError
+from zeit.cds.interfaces import ConnectionLost
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def lock_scope(spool, lock, reconnect, directory_label, *, dry_run=False):
+    """Within the block the spool is held, the target of ``lock`` (a
+    RemoteLock) is connected and the lock is ours; ``reconnect`` (a
+    ReconnectPolicy) takes the lock again whenever it reconnects that
+    target. ``directory_label`` names the remote directory in the log.
+
+    A dry run only connects: it holds no lock and writes nothing.
+    """
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(spool.locked())
+        stack.enter_context(connected(lock.target, directory_label))
+        log.info('Accessed filestore %s', spool.path)
+        if not dry_run:
+            stack.enter_context(locked(lock, reconnect))
+        yield
+
+
+@contextlib.contextmanager
+def connected(target, directory_label):
+    """Within the block ``target`` is connected."""
+    log.info('Connecting to CDS FTP server (%s, %s %s)',
+             target.description, directory_label, target.directory)
+    target.connect()
+    try:
+        yield
+    finally:
+        target.close()
+        log.info('Disconnected from CDS FTP server')
+
+
+@contextlib.contextmanager
+def locked(lock, reconnect):
+    """Within the block ``lock`` is ours, and taken again whenever
+    ``reconnect`` brings its connection back; it is released on the way
+    out, with a reconnect if need be, or, once the connection was lost for
+    good, with one more try."""
+    log.info('Creating lock file')
+    lock.acquire()
+    log.info('Lock file successfully created')
+    with reconnect.restoring(lock.target, lock.acquire):
+        try:
+            yield
+        except ConnectionLost:
+            _release_after_loss(lock, reconnect)
+            raise
+        except BaseException:
+            _release(lock, reconnect)
+            raise
+        _release(lock, reconnect)
+
+
+def _release(lock, reconnect):
+    log.info('Removing lock file')
+    reconnect.attempt(lock.release, target=lock.target)
+    log.info('Lock file successfully removed')
+
+
+def _release_after_loss(lock, reconnect):
+    """Remove the lock once more, without waiting, when a connection could
+    not be brought back; it may have been another one, or only some
+    commands the server cannot stand."""
+    try:
+        if reconnect.gave_up_on(lock.target):
+            lock.target.connect()
+        log.info('Removing lock file')
+        lock.release()
+    except CDSError as e:
+        log.warning('Could not remove the lock file (%s); the next run '
+                    'of ours takes it over', e)
+    else:
+        log.info('Lock file successfully removed')
