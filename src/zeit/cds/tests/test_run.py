@@ -59,7 +59,7 @@ def dropped_once(target):
 
     def work():
         calls.append(None)
-        target.write('b.xml' if len(calls) == 1 else 'a.xml', b'A')
+        target.create('b.xml' if len(calls) == 1 else 'a.xml', b'A')
         return len(calls)
     return work
 
