@@ -345,6 +345,12 @@ class ConnectionLost(RemoteError):
     """The session with the server broke off."""
 
 
+class NoAnswer(ConnectError, ConnectionLost):
+    """The server left a wait unanswered for the target's timeout: at the
+    connect nothing answers (a ConnectError); later the session is out of
+    step and given up (a ConnectionLost)."""
+
+
 class TransferError(RemoteError):
     """One file could not be transferred; the session is still usable."""
 

@@ -36,6 +36,9 @@ class Habits:
     size: bool = True
     # The form of NLST it takes (None: not known yet).
     nlst: str = None
+    # Whether it left a wait unanswered: no session waits for its
+    # good-bye (QUIT) any more.
+    silent: bool = False
 
 
 def reply_code(reply):
@@ -167,6 +170,8 @@ class Session(ftplib.FTP):
             conn = socket.create_connection(
                 (host, port), self.timeout,
                 source_address=self.source_address)
+        except TimeoutError:
+            raise  # Its reply would take as long.
         except OSError:
             # The server may have refused ``cmd`` already, and closed the
             # port: its reply tells.

@@ -101,3 +101,72 @@ class DropOnBHandler(pyftpdlib.handlers.FTPHandler):
             self.close()
             return None
         return super().ftp_STOR(file, mode)
+
+
+class StallingHandler(pyftpdlib.handlers.FTPHandler):
+    """Gets stuck at the command ``stalls_at`` (such as "SIZE") where its
+    argument contains ``stalls_on`` (b.xml by default; "" for any, as for
+    PASV or MLSD), once it has answered ``after`` such commands: it neither
+    carries that command out nor answers it or anything after it on that
+    connection, as a server stuck on a file. New connections are served.
+    With ``for_good`` the whole server hangs then: no answer to anything,
+    and no greeting for a new connection."""
+
+    stalls_at = None
+    stalls_on = 'b.xml'
+    after = 0
+    for_good = False
+    hung = False
+    stuck = False
+
+    def handle(self):
+        if not type(self).hung:
+            super().handle()
+
+    def pre_process_command(self, line, cmd, arg):
+        if self.stuck or type(self).hung:
+            return
+        if cmd == self.stalls_at and self.stalls_on in arg:
+            if type(self).after:
+                type(self).after -= 1
+            else:
+                self.stuck = True
+                if self.for_good:
+                    type(self).hung = True
+                return
+        super().pre_process_command(line, cmd, arg)
+
+
+def stalling(command, **options):
+    """A StallingHandler class that stalls at ``command``."""
+    return type('StallingHandler', (StallingHandler,),
+                dict(options, stalls_at=command))
+
+
+class StalledDataHandler(pyftpdlib.handlers.FTPHandler):
+    """Stops reading an upload of b.xml, or sending a download of it, after
+    64 KiB, without closing the data connection; the control connection
+    answers on."""
+
+    # sendfile() would bypass the data handler's sending.
+    use_sendfile = False
+
+    class dtp_handler(pyftpdlib.handlers.DTPHandler):
+
+        def _stalled(self):
+            if (self.file_obj is None or 'b.xml' not in self.file_obj.name
+                    or self.get_transmitted_bytes() < 65536):
+                return False
+            # Not even polled any more: the server does not busy-wait.
+            self.modify_ioloop_events(0)
+            return True
+
+        def handle_read(self):
+            if not self._stalled():
+                super().handle_read()
+
+        handle_read_event = handle_read
+
+        def initiate_send(self):
+            if not self._stalled():
+                super().initiate_send()
