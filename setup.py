@@ -43,6 +43,7 @@ setup(
     extras_require={
         'test': [
             'cryptography',  # zeit.cds.testing loads trustme's certificates
+            'hypothesis',  # property-based tests (tests/test_properties.py)
             'zope.testing',
             'zope.testrunner',
         ],
