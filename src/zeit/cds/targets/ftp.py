@@ -131,7 +131,9 @@ class FTPTarget:
             raise RemoteError(f'{message}: {reason}', reason) from e
         except TimeoutError as e:
             raise no_answer(self._ftp, doing) from e
-        except (EOFError, OSError) as e:
+        except (EOFError, OSError, ftplib.Error) as e:
+            # ftplib.Error itself: a reply longer than ftplib reads, whose
+            # rest puts the session out of step.
             reason = _printable(e) or 'connection closed by the server'
             raise broken(f'{message}: {reason}', reason) from e
 

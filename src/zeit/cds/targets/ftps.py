@@ -118,8 +118,6 @@ class _TLSSession(ftplib.FTP_TLS, Session):
                 # good for nothing, not even for a QUIT.
                 self.close()
                 raise
-        # FTP_TLS made a new, strict reader for the secured connection.
-        self.read_replies_leniently()
         return reply
 
     def login(self, user='', passwd='', acct=''):

@@ -75,16 +75,15 @@ class Session(ftplib.FTP):
         are (they arrive as surrogates, as Python lists such names)."""
         self.send_all([line])
 
-    def connect(self, *args, **kw):
-        welcome = super().connect(*args, **kw)
-        self.read_replies_leniently()
-        return welcome
-
-    def read_replies_leniently(self):
-        """Read replies with bytes that are not UTF-8 kept as surrogates:
-        a reply naming a file is untrusted, and no reason to crash."""
-        self.file = self.sock.makefile(
-            'r', encoding=self.encoding, errors='surrogateescape')
+    def getline(self):
+        """ftplib's, with bytes that are not UTF-8 kept as surrogates: a
+        reply (the greeting too) is untrusted, and no reason to crash."""
+        if self.file.errors != 'surrogateescape':
+            # A reader ftplib made, unread still: after the connect, or
+            # after AUTH TLS.
+            self.file = self.sock.makefile(
+                'r', encoding=self.encoding, errors='surrogateescape')
+        return super().getline()
 
     def pipeline(self, commands):
         """Send ``commands`` at once and read their replies in order.

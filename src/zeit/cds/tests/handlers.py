@@ -3,6 +3,7 @@
 The troubles hit files whose name contains "b.xml".
 """
 import pyftpdlib.handlers
+import pyftpdlib.ioloop
 
 
 class NoMLSDHandler(pyftpdlib.handlers.FTPHandler):
@@ -170,3 +171,51 @@ class StalledDataHandler(pyftpdlib.handlers.FTPHandler):
         def initiate_send(self):
             if not self._stalled():
                 super().initiate_send()
+
+
+class Rewrite:
+    """Which reply a ReplyRewritingHandler rewrites: the first reply to
+    ``command`` ("" for the greeting) becomes the raw line ``reply``
+    (bytes), the next ``times`` times (None: every time)."""
+
+    def __init__(self, command=None, reply=b'', times=None):
+        self.command = command
+        self.reply = reply
+        self.times = times
+
+    def due(self, command):
+        """Whether the reply to ``command`` is to be rewritten now."""
+        if command != self.command or self.times == 0:
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
+class ReplyRewritingHandler(pyftpdlib.handlers.FTPHandler):
+    """Says what its Rewrite ``rewrite`` asks instead of one reply, as a
+    broken server might: garbage, a wrong code, an overlong line, bytes
+    that are not UTF-8. The command is carried out all the same; a reply
+    of several lines is replaced whole."""
+
+    rewrite = Rewrite()
+    _rewriting = False
+
+    def handle(self):
+        self._rewriting = self.rewrite.due('')
+        super().handle()
+
+    def pre_process_command(self, line, cmd, arg):
+        self._rewriting = self.rewrite.due(cmd)
+        super().pre_process_command(line, cmd, arg)
+
+    def push(self, data):
+        if not self._rewriting:
+            super().push(data)
+
+    def respond(self, resp, *args, **kw):
+        if not self._rewriting:
+            return super().respond(resp, *args, **kw)
+        self._rewriting = False
+        # As bytes: FTPHandler.push would encode text.
+        pyftpdlib.ioloop.AsyncChat.push(self, self.rewrite.reply + b'\r\n')

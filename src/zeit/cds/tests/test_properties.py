@@ -7,13 +7,17 @@ import tempfile
 
 import hypothesis
 import hypothesis.strategies as st
+import zope.component.testlayer
 
+import zeit.cds
 import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.exporter import Exporter
 from zeit.cds.importer import Importer
 from zeit.cds.interfaces import CDSError
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.tests.handlers import ReplyRewritingHandler
+from zeit.cds.tests.handlers import Rewrite
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
@@ -57,10 +61,10 @@ class PropertyTestCase(SpoolTestCase):
                 found[name] = f.read()
         return found
 
-    def run_logged(self, transfer):
-        """Run ``transfer`` with a short timeout and no pauses; its summary
-        or the CDSError that ended it (told in one line), and the log."""
-        transfer.target.timeout = 2
+    def run_logged(self, transfer, timeout):
+        """Run ``transfer`` with ``timeout`` and no pauses; its summary or
+        the CDSError that ended it (told in one line), and the log."""
+        transfer.target.timeout = timeout
         transfer.reconnect_delays = (0, 0, 0)
         with zeit.cds.testing.LogCapture() as log:
             try:
@@ -120,7 +124,7 @@ class FileNameProperties(PropertyTestCase):
                    or len(names.partial_name(os.fsdecode(name)).encode(
                        'utf-8', 'surrogateescape')) > names.MAX_NAME_BYTES}
         summary, log = self.run_logged(Exporter(
-            FileStoreSpool(store), ftp_target(self.server)))
+            FileStoreSpool(store), ftp_target(self.server)), timeout=10)
         delivered = waiting - refused
         self.assertEqual({name: content(name) for name in delivered},
                          self.remote())
@@ -132,3 +136,108 @@ class FileNameProperties(PropertyTestCase):
                   if line.startswith(('Refusing', 'Cannot'))]
         self.assertEqual(len(refused), len(errors), log)
         self.assertNotIn('Traceback', log)
+
+
+class RewritingServerLayer(zope.component.testlayer.LayerBase):
+    """A server whose replies its ``rewrite`` (a Rewrite) changes."""
+
+    # FTP_LAYER keeps the server's log quiet.
+    __bases__ = (zeit.cds.testing.FTP_LAYER,)
+
+    def setUp(self):
+        self.rewrite = Rewrite()
+        self.server = zeit.cds.testing.FTPServerThread(
+            tempfile.mkdtemp(prefix='cds-ftp-'),
+            type('Handler', (ReplyRewritingHandler,),
+                 {'rewrite': self.rewrite})).start()
+
+    def tearDown(self):
+        self.server.stop()
+        zeit.cds.testing.remove_tree(self.server.root)
+
+
+REWRITING_LAYER = RewritingServerLayer(zeit.cds, 'RewritingServerLayer')
+
+# Each command a run sends, and "" for the greeting.
+COMMANDS = ['', 'USER', 'PASS', 'CWD', 'TYPE', 'FEAT', 'MLSD', 'PASV',
+            'STOR', 'SIZE', 'RNFR', 'RNTO', 'RETR', 'DELE', 'QUIT']
+_TEXT = st.binary(max_size=60).map(
+    lambda text: text.replace(b'\r', b' ').replace(b'\n', b' '))
+_CODES = st.sampled_from([
+    '110', '125', '150', '200', '211', '213', '220', '221', '226', '227',
+    '230', '250', '331', '350', '421', '425', '426', '450', '451', '500',
+    '501', '502', '503', '530', '550', '552', '553']).map(str.encode)
+REPLIES = st.one_of(
+    st.just(b''),
+    # Garbage, often not UTF-8.
+    _TEXT,
+    # A code, right or wrong for the command.
+    st.builds(lambda code, text: code + b' ' + text, _CODES, _TEXT),
+    # The first line of a reply that never ends.
+    st.builds(lambda code, text: code + b'-' + text, _CODES, _TEXT),
+    # Longer than a client takes.
+    st.builds(lambda code, size: code + b' ' + b'x' * size, _CODES,
+              st.integers(8000, 9000)),
+)
+
+EXPORTS = [b'out-1.xml', b'out-2.xml']
+IMPORTS = [b'in-1.xml', b'in-2.xml']
+
+
+class ReplyProperties(PropertyTestCase):
+
+    layer = REWRITING_LAYER
+
+    @PROPERTY
+    @hypothesis.given(command=st.sampled_from(COMMANDS), reply=REPLIES,
+                      times=st.one_of(st.none(), st.integers(1, 2)))
+    # Found by this property: a greeting that is not UTF-8 ended the run
+    # with a UnicodeDecodeError, an overlong one with ftplib's own Error.
+    @hypothesis.example(command='', reply=b'\x80', times=None)
+    @hypothesis.example(command='', reply=b'110 ' + b'x' * 8188, times=None)
+    @hypothesis.example(command='SIZE', reply=b'213 ' + b'9' * 9000, times=1)
+    def test_any_reply_ends_a_run_with_nothing_lost(
+            self, command, reply, times):
+        """Whatever the server answers to one command of a run, once or
+        every time, an export and then an import end normally or with a
+        CDSError (told in one line), never with another exception; every
+        file is either where it was or delivered with its bytes, and no
+        name on the server shows partial content."""
+        zeit.cds.testing.empty_folder(self.root)
+        for name in IMPORTS:
+            with open(os.path.join(os.fsencode(self.root), name), 'wb') as f:
+                f.write(content(name))
+        exporting, export_store = self.fresh_spool(EXPORTS)
+        importing, import_store = self.fresh_spool()
+        rewrite = self.layer.rewrite
+        rewrite.command, rewrite.reply, rewrite.times = command, reply, times
+        try:
+            for transfer, store in [(Exporter, export_store),
+                                    (Importer, import_store)]:
+                result, log = self.run_logged(transfer(
+                    FileStoreSpool(store), ftp_target(self.server)),
+                    timeout=0.3)
+                self.assertNotIn('Traceback', log)
+        finally:
+            rewrite.command = None
+        remote = self.remote()
+        imported = {name: read(os.path.join(importing, b'new', name))
+                    for name in listed(importing, b'new')}
+        for name in EXPORTS:
+            if name in listed(exporting, b'cur'):
+                self.assertIn(content(name),
+                              [remote.get(name), imported.get(name)])
+            else:
+                self.assertIn(name, listed(exporting, b'new'))
+        for name in IMPORTS:
+            self.assertIn(content(name),
+                          [remote.get(name), imported.get(name)])
+        for name, data in list(remote.items()) + list(imported.items()):
+            if not names.is_reserved(os.fsdecode(name)):
+                self.assertEqual(content(name), data)
+        self.assertEqual([], listed(importing, b'tmp'))
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read()
