@@ -107,7 +107,9 @@ class IRemoteTarget(zope.interface.Interface):
     methods except ``connect`` need an open session. Names are plain file
     names inside the directory. Failures raise a CDSError; the reason
     alone (a server's reply, an OS error) is its ``reason``. Where a
-    session breaks, ConnectionLost.
+    session breaks, ConnectionLost; where the server leaves a wait
+    unanswered for the target's timeout, NoAnswer (a ConnectionLost, and
+    a ConnectError as well).
     """
 
     description = zope.interface.Attribute(

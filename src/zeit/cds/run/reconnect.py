@@ -90,13 +90,13 @@ class ReconnectPolicy:
                 if target in self._restore:
                     self._restore[target]()
                 return
-            except NoAnswer as e:
-                # Silent, not restarting: another wait would not help.
-                target.close()
-                self._give_up_on_silence(target, e)
             except (ConnectError, ConnectionLost) as e:
                 target.close()
                 reason = e
+                if isinstance(e, NoAnswer):
+                    break  # Silent, not restarting: waiting would not help.
+        if isinstance(reason, NoAnswer):
+            self._give_up_on_silence(target, reason)
         self._given_up.add(target)
         raise ConnectionLost(
             f'{reason}; gave up after {len(self.delays)} '
@@ -105,4 +105,4 @@ class ReconnectPolicy:
     def _give_up_on_silence(self, target, reason):
         self._given_up.add(target)
         self._silenced = f'{reason}; gave up waiting for the server'
-        raise NoAnswer(self._silenced)
+        raise NoAnswer(self._silenced) from reason

@@ -163,6 +163,15 @@ class ReconnectPolicyTest(RunPartTestCase):
             policy.attempt(calls.append, None, target=other)
         self.assertEqual(2, len(calls))
 
+    def test_no_answer_and_no_attempts_left_is_silence_too(self):
+        server = zeit.cds.testing.server_for(self, stalling('STOR'))
+        target = self.connected(server, timeout=0.5)
+        policy = ReconnectPolicy(())
+        with self.assertRaises(NoAnswer):
+            policy.attempt(target.create, 'b.xml', b'B', target=target)
+        # So the lock's scope does not wait for the server again.
+        self.assertTrue(policy.server_silent)
+
     def test_a_reconnect_restores_what_the_connection_held(self):
         server = zeit.cds.testing.server_for(self, DropOnBHandler)
         target = self.connected(server)
