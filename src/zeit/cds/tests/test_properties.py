@@ -214,7 +214,7 @@ class ReplyProperties(PropertyTestCase):
         try:
             for transfer, store in [(Exporter, export_store),
                                     (Importer, import_store)]:
-                result, log = self.run_logged(transfer(
+                _, log = self.run_logged(transfer(
                     FileStoreSpool(store), ftp_target(self.server)),
                     timeout=0.3)
                 self.assertNotIn('Traceback', log)
