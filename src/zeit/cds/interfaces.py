@@ -71,19 +71,22 @@ class ISpool(zope.interface.Interface):
         otherwise it is removed.
         """
 
-    def deliver(names):
-        """Move the received files ``names`` from ``tmp`` to ``new``.
+    def deliver(received):
+        """Move the received files from ``tmp`` to ``new``: ``received``
+        is a dict of their names to what identifies their source (bytes,
+        see IRemoteTarget.identities; None where nothing does).
 
         First they are made durable (fsync), then noted in the spool's
-        journal, where each stays
-        until ``forget``: it marks the file as delivered, even after
-        zeit.cms took it from ``new``. Everything is on disk (fsynced)
-        when this returns. Raises LocalFileError.
+        journal with their identities, where each stays until ``forget``:
+        it marks the file as delivered, even after zeit.cms took it from
+        ``new``. Everything is on disk (fsynced) when this returns.
+        Raises LocalFileError.
         """
 
     def received():
-        """The names in the journal, sorted: files delivered to ``new``
-        whose source may still exist.
+        """The journal: a dict of the names of files delivered to ``new``
+        whose source may still exist, to the identities noted with them
+        (None where there was none).
 
         A delivery that was cut off after its journal entry but before
         the move is finished here first: the complete file moves on to
@@ -150,6 +153,12 @@ class IRemoteTarget(zope.interface.Interface):
         """The size of each file of ``names``: a dict of name to the size
         in bytes, or None where the target cannot tell sizes, or the
         TransferError that kept it (NoSuchFile where there is none)."""
+
+    def identities(names):
+        """What tells each remote file of ``names`` from a newer one of the
+        same name (such as its size and modification time), as bytes: a
+        dict of name to bytes, or None where the target cannot tell. A
+        name that is gone maps to None as well."""
 
     def rename_all(pairs):
         """Rename each (old, new) of ``pairs``, replacing a file ``new``.

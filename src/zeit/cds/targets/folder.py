@@ -77,6 +77,16 @@ class FileTarget:
             return TransferError(
                 f'Cannot get the size of {name}: {e.strerror}', e.strerror)
 
+    def identities(self, names):
+        return {name: self._identity(name) for name in names}
+
+    def _identity(self, name):
+        try:
+            info = os.stat(self._path(name))
+        except OSError:
+            return None
+        return f'size {info.st_size} modified {info.st_mtime_ns}'.encode()
+
     def rename_all(self, pairs):
         return {old: self._each(f'Cannot rename {old} to {new}', os.rename,
                                 self._path(old), self._path(new))
