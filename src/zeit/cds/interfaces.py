@@ -88,6 +88,22 @@ class ISpool(zope.interface.Interface):
         the journal cannot be changed.
         """
 
+    def remembered(key):
+        """The bytes ``remember`` last kept under the text ``key``, or None.
+
+        Raises LocalFileError when they cannot be read.
+        """
+
+    def remember(key, data):
+        """Keep the bytes ``data`` under the text ``key`` for later runs;
+        None forgets the key.
+
+        The old bytes are replaced as a whole, and the new ones are on
+        disk (fsynced) when this returns: a run killed meanwhile leaves
+        either. Runs keep what they learned about a server there (its
+        clock, a lock file they may have left). Raises LocalFileError.
+        """
+
 
 class IRemoteTarget(zope.interface.Interface):
     """The CDS side: one directory on a server, reached through a session.

@@ -1,8 +1,10 @@
 """The default spool: a gocept.filestore folder."""
 import contextlib
 import ctypes
+import hashlib
 import logging
 import os
+import tempfile
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 # leaves everything but those three alone.
 JOURNAL = 'cds-journal'
 EXPORT_JOURNAL = 'cds-export-journal'
+# What runs keep for later runs (see ISpool.remember), one file per key.
+MEMORY = 'cds-memory'
 
 
 def make_spool(path, files):
@@ -163,6 +167,31 @@ class FileStoreSpool:
                          'Cannot clear journal entries of delivered files'):
             self._journal.forget_all(names)
 
+    def _memory(self, key):
+        # Keys are any text; a digest makes a safe file name of each.
+        digest = hashlib.sha256(key.encode('utf-8', 'surrogateescape'))
+        return os.path.join(self.path, MEMORY, digest.hexdigest())
+
+    def remembered(self, key):
+        with reported_as(LocalFileError, 'Cannot read what earlier runs '
+                         f'kept in spool {self.path}'):
+            try:
+                with open(self._memory(key), 'rb') as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+
+    def remember(self, key, data):
+        path = self._memory(key)
+        with reported_as(LocalFileError, 'Cannot keep what this run '
+                         f'learned in spool {self.path}'):
+            if data is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                    _fsync_directory(os.path.dirname(path))
+                return
+            _write_atomically(path, data)
+
 
 class Journal:
     """A folder with one empty file per journalled name.
@@ -239,6 +268,26 @@ class Journal:
                 removed = True
         if removed:
             self._sync(self.path)
+
+
+def _write_atomically(path, data):
+    """Replace the file ``path`` by one with ``data``, on disk: a crash
+    leaves either the old file or the new one, never a mix."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+        _fsync_directory(os.path.dirname(folder))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+    try:
+        with open(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(temporary, path)
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    _fsync_directory(folder)
 
 
 def _remove_quietly(path):
