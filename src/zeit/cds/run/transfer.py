@@ -57,7 +57,7 @@ class Run:
         self.directory_label = directory_label
         self.reconnect_delays = transfer.reconnect_delays
         self.lock = RemoteLock(
-            target, lock_name, spool.path,
+            target, lock_name, spool,
             break_older_than=transfer.break_lock_older_than)
         self.dry_run = dry_run
         self.summary = Summary()
@@ -139,7 +139,12 @@ class Run:
     @contextlib.contextmanager
     def _locked(self):
         log.info('Creating lock file')
-        self.lock.acquire()
+        try:
+            self.lock.acquire()
+        except ConnectionLost as e:
+            # Reconnecting takes the lock again; it takes over what the
+            # broken store left.
+            self._reconnect(self.target, e, iter(self.reconnect_delays))
         log.info('Lock file successfully created')
         try:
             yield
