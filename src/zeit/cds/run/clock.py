@@ -37,9 +37,9 @@ class ServerClock:
             clock = cls(**data)
         except TypeError:
             return cls()
-        fields = dataclasses.astuple(clock)
-        if not all(value is None or isinstance(value, (int, float))
-                   for value in fields):
+        valid = all(value is None or isinstance(value, (int, float))
+                    for value in dataclasses.astuple(clock))
+        if not valid or (clock.low is None) != (clock.high is None):
             return cls()
         return clock
 

@@ -184,8 +184,8 @@ class RemoteLock:
                     self.target.remove(self.name)
         except CDSError as e:
             log.warning('Cannot make sure that lock file %s is gone (%s); '
-                        'the next run of this spool takes it over',
-                        self.name, e)
+                        'this spool takes it over when it gets the lock '
+                        'next', self.name, e)
             return
         self.notes.locks.pop(self.name, None)
         self.notes.save()
@@ -218,8 +218,8 @@ class RemoteLock:
         if owner is not None and owner.same_process(self.owner):
             return
         if self._left_by_us(lock, content):
-            log.warning('Taking over lock file %s left behind by a failed '
-                        'run of this spool (%s)', lock, _described(content))
+            log.warning('Taking over lock file %s that a failed store of '
+                        'this spool left (%s)', lock, _described(content))
             self.target.remove(lock)
             del self.notes.locks[lock]
             return
