@@ -149,8 +149,8 @@ class RemoteLock:
         self.notes.save()
         try:
             others, ours = self._store(content)
-        except CDSError:
-            self._take_back(content)
+        except CDSError as e:
+            self._take_back(content, e)
             raise
         if others or not ours:
             self._give_up_after_race(others)
@@ -175,20 +175,29 @@ class RemoteLock:
         self.notes.save()
         return others, ours
 
-    def _take_back(self, sent):
-        """After a failed store of ``sent``: remove what it left, or see
-        that it left nothing; else the note stays, for the next run."""
+    def _take_back(self, sent, failure):
+        """After ``failure`` to store ``sent``: remove what the store
+        left, or see that it left nothing; else the note stays, for the
+        spool to take the file over when it gets the lock next."""
+        if isinstance(failure, ConnectionLost):
+            # The session is gone, or out of step: nothing it would show
+            # now can be trusted.
+            self._may_be_left(failure)
+            return
         try:
             if self.name in self.target.names():
                 if _part_of(sent, self._content(self.name)):
                     self.target.remove(self.name)
         except CDSError as e:
-            log.warning('Cannot make sure that lock file %s is gone (%s); '
-                        'this spool takes it over when it gets the lock '
-                        'next', self.name, e)
+            self._may_be_left(e)
             return
         self.notes.locks.pop(self.name, None)
         self.notes.save()
+
+    def _may_be_left(self, reason):
+        log.warning('Cannot make sure that lock file %s is gone (%s); this '
+                    'spool takes it over when it gets the lock next',
+                    self.name, reason)
 
     def _content(self, lock):
         """The content of ``lock``; None when the server refuses to give

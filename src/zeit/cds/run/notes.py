@@ -33,8 +33,8 @@ class ServerNotes:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            # Only a hand could have done this; start afresh, which costs
-            # nothing but trust in lock ages.
+            # Only a hand could have done this. Starting afresh is safe:
+            # without notes a run backs off rather than break a lock.
             log.warning('Ignoring unreadable notes on %s in spool %s',
                         self.key, self.spool.path)
             return {}

@@ -171,6 +171,14 @@ class DropAtLockStoreOnceHandler(pyftpdlib.handlers.FTPHandler):
         self.close()
 
 
+class SilentAtLockStoreOnceHandler(DropAtLockStoreOnceHandler):
+    """At the first upload of a lock file, creates it empty and never
+    answers, as a server that hangs."""
+
+    def hang_up(self):
+        pass
+
+
 class GoneAtLockStoreHandler(DropAtLockStoreOnceHandler):
     """As DropAtLockStoreOnceHandler, and then answers every connection
     with 421 while the Event ``down`` (given by the test) is set; it is

@@ -1,5 +1,6 @@
 """The CDS lock protocol against a real FTP server."""
 import dataclasses
+import datetime
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ import zeit.cds.testing
 from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.run.lock import LockOwner
 from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run.notes import ServerNotes
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
@@ -197,3 +200,47 @@ class RemoteLockTest(SpoolTestCase):
             f'Taking over lock file write left behind by a killed run '
             f'(zeit.cds on host {owner.host}, pid {stale.pid}',
             self.log.getvalue())
+
+
+class ServerNotesTest(SpoolTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.spool = FileStoreSpool(self.store)
+        self.target = FTPTarget(host='cds.example', user='u', password='p',
+                                directory='/in')
+
+    def test_kept_per_server_and_read_back(self):
+        notes = ServerNotes(self.spool, self.target)
+        notes.locks['write'] = b'tool: zeit.cds\n\xc3\xbc'
+        now = time.time()
+        notes.clock.learn(now, now, datetime.datetime.fromtimestamp(
+            int(now) - 3600, datetime.timezone.utc))
+        notes.save()
+        again = ServerNotes(self.spool, self.target)
+        self.assertEqual(notes.locks, again.locks)
+        self.assertEqual(notes.clock, again.clock)
+        other = FTPTarget(host='cds.example', user='u', password='p',
+                          directory='/out')
+        self.assertEqual({}, ServerNotes(self.spool, other).locks)
+
+    def notes_from(self, saved):
+        self.spool.remember(
+            'host cds.example, port 21, user u, directory /in', saved)
+        return ServerNotes(self.spool, self.target)
+
+    def test_unreadable_notes_are_ignored_with_a_warning(self):
+        for saved in [b'{', b'[]', b'\xff']:
+            with self.subTest(saved=saved), \
+                    zeit.cds.testing.LogCapture() as log:
+                notes = self.notes_from(saved)
+                self.assertEqual({}, notes.locks)
+                self.assertIsNotNone(notes.clock.doubt)
+                self.assertEqual(
+                    [f'Ignoring unreadable notes on {notes.key} in spool '
+                     f'{self.store_dir}'], log.warnings())
+
+    def test_notes_of_the_wrong_kind_count_for_nothing(self):
+        notes = self.notes_from(b'{"locks": {"write": 3}, "clock": "x"}')
+        self.assertEqual({}, notes.locks)
+        self.assertIsNotNone(notes.clock.doubt)

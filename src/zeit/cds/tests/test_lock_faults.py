@@ -15,6 +15,7 @@ from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.handlers import AbortedLockStoreHandler
 from zeit.cds.tests.handlers import DropAtLockStoreOnceHandler
 from zeit.cds.tests.handlers import GoneAtLockStoreHandler
+from zeit.cds.tests.handlers import SilentAtLockStoreOnceHandler
 from zeit.cds.tests.handlers import UnreadableLockHandler
 from zeit.cds.tests.test_components import ExportTestCase
 from zeit.cds.tests.test_components import ftp_target
@@ -27,8 +28,9 @@ class LockStoreFaultTest(ExportTestCase):
 
     files = FILES
 
-    def export(self, server):
-        exporter = Exporter(FileStoreSpool(self.store), ftp_target(server))
+    def export(self, server, **options):
+        exporter = Exporter(FileStoreSpool(self.store),
+                            ftp_target(server, **options))
         exporter.reconnect_delays = (0, 0, 0)
         return exporter.run()
 
@@ -84,6 +86,18 @@ class LockStoreFaultTest(ExportTestCase):
         self.assertEqual('Taking over lock file write that a failed store '
                          'of this spool left (empty)', taking)
         self.assertEqual({}, self.notes(server).locks)
+
+    def test_lock_store_that_timed_out_is_made_again(self):
+        server = zeit.cds.testing.server_for(
+            self, SilentAtLockStoreOnceHandler)
+        self.export(server, timeout=1)
+        self.assertDelivered(server)
+        cannot, reconnecting, taking = self.log.warnings()
+        self.assertEqual('Cannot make sure that lock file write is gone '
+                         '(Cannot store file write: timed out); this spool '
+                         'takes it over when it gets the lock next', cannot)
+        self.assertEqual('Taking over lock file write that a failed store '
+                         'of this spool left (empty)', taking)
 
     def test_lock_left_by_a_server_gone_is_taken_over_by_the_next_run(self):
         down = threading.Event()
