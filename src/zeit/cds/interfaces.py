@@ -225,7 +225,9 @@ class ITransfer(zope.interface.Interface):
 
     break_lock_older_than = zope.interface.Attribute(
         'Seconds after which any CDS lock file is removed, whoever holds '
-        'it; None (the default) never removes somebody else\'s lock.')
+        'it, its age measured by the server clock an earlier run of the '
+        'spool checked (without one, the run backs off); None (the '
+        'default) never removes somebody else\'s lock.')
 
     connections = zope.interface.Attribute(
         'How many connections transfer at once (4 by default; 1 keeps '
