@@ -94,14 +94,15 @@ class ISpool(zope.interface.Interface):
         Raises LocalFileError when they cannot be read.
         """
 
-    def remember(key, data):
-        """Keep the bytes ``data`` under the text ``key`` for later runs;
-        None forgets the key.
+    def remember(key, data, durable=True):
+        """Keep the bytes ``data`` under the text ``key`` for later runs.
 
-        The old bytes are replaced as a whole, and the new ones are on
-        disk (fsynced) when this returns: a run killed meanwhile leaves
-        either. Runs keep what they learned about a server there (its
-        clock, a lock file they may have left). Raises LocalFileError.
+        They replace what was kept under ``key`` as a whole: a run killed
+        meanwhile leaves the old bytes or the new. Durable, they are on
+        disk (fsynced) when this returns; else a crash of the system (not
+        of the process) may lose them, which costs less. Runs keep what
+        they learned about a server there (its clock, a lock file they
+        may have left). Raises LocalFileError.
         """
 
 

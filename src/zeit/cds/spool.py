@@ -181,16 +181,10 @@ class FileStoreSpool:
             except FileNotFoundError:
                 return None
 
-    def remember(self, key, data):
-        path = self._memory(key)
+    def remember(self, key, data, durable=True):
         with reported_as(LocalFileError, 'Cannot keep what this run '
                          f'learned in spool {self.path}'):
-            if data is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
-                    _fsync_directory(os.path.dirname(path))
-                return
-            _write_atomically(path, data)
+            _write_atomically(self._memory(key), data, durable)
 
 
 class Journal:
@@ -270,9 +264,10 @@ class Journal:
             self._sync(self.path)
 
 
-def _write_atomically(path, data):
-    """Replace the file ``path`` by one with ``data``, on disk: a crash
-    leaves either the old file or the new one, never a mix."""
+def _write_atomically(path, data, durable):
+    """Replace the file ``path`` by one with ``data``: a crash leaves
+    either the old file or the new one, never a mix. Durable, the new one
+    is on disk when this returns."""
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         os.makedirs(folder, exist_ok=True)
@@ -281,13 +276,15 @@ def _write_atomically(path, data):
     try:
         with open(fd, 'wb') as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.rename(temporary, path)
     except BaseException:
         _remove_quietly(temporary)
         raise
-    _fsync_directory(folder)
+    if durable:
+        _fsync_directory(folder)
 
 
 def _remove_quietly(path):

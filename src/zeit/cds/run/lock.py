@@ -144,9 +144,13 @@ class RemoteLock:
         self._clear_way(self.target.names())
         content = self.owner.dumps()
         # Noted before the store: whatever becomes of it (even the end of
-        # this process), a later run knows what it may find.
+        # this process), a later run knows what it may find. Only a crash
+        # of the system can lose the note, and that makes a later run back
+        # off, never take a partner's lock: it need not wait for the disk.
+        # Its removal, which keeps a later run from taking a partner's
+        # empty lock for ours, does.
         self.notes.locks[self.name] = content
-        self.notes.save()
+        self.notes.save(durable=False)
         try:
             others, ours = self._store(content)
         except CDSError as e:

@@ -40,8 +40,9 @@ class ServerNotes:
             return {}
         return data
 
-    def save(self):
-        """Keep the notes in the spool, when they changed."""
+    def save(self, durable=True):
+        """Keep the notes in the spool, when they changed; ``durable``
+        as ISpool.remember."""
         data = json.dumps({
             'server': self.key,
             'clock': self.clock.to_dict(),
@@ -49,5 +50,5 @@ class ServerNotes:
                       for name, content in self.locks.items()},
         }, indent=1, sort_keys=True).encode('ascii')
         if data != self._saved:
-            self.spool.remember(self.key, data)
+            self.spool.remember(self.key, data, durable)
             self._saved = data

@@ -17,16 +17,12 @@ class MemoryTest(SpoolTestCase):
         self.assertIsNone(self.spool.remembered('host a, directory /'))
         self.assertNotIn(MEMORY, os.listdir(self.store_dir))
 
-    def test_bytes_are_kept_by_key_until_forgotten(self):
+    def test_bytes_are_kept_by_key(self):
         self.spool.remember('host a, directory /', b'one')
-        self.spool.remember('host b, directory /', b'two')
-        self.spool.remember('host a, directory /', b'three')
+        self.spool.remember('host b, directory /', b'two', durable=False)
+        self.spool.remember('host a, directory /', b'three', durable=False)
         again = FileStoreSpool(self.store)
         self.assertEqual(b'three', again.remembered('host a, directory /'))
-        self.assertEqual(b'two', again.remembered('host b, directory /'))
-        again.remember('host a, directory /', None)
-        again.remember('host a, directory /', None)
-        self.assertIsNone(again.remembered('host a, directory /'))
         self.assertEqual(b'two', again.remembered('host b, directory /'))
 
     def test_any_key_makes_one_plain_file_and_no_temporary_is_left(self):
