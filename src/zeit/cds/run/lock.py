@@ -2,7 +2,10 @@
 
 Export holds the lock file ``write``, import holds ``read``; either run
 backs off while the other file exists. A lock file names its owner, so a
-lock left behind by a killed run of ours can be told from anybody else's.
+lock left behind by a killed run of ours can be told from anybody else's;
+one that a failed store of ours left (empty, cut short, unreadable) is
+told by the spool's notes on the server (ServerNotes), which also keep
+the server's clock, by which lock ages are judged.
 """
 import dataclasses
 import datetime

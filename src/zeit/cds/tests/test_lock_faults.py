@@ -21,7 +21,8 @@ from zeit.cds.tests.test_components import ExportTestCase
 from zeit.cds.tests.test_components import ftp_target
 
 FILES = {'a.xml': b'A' * 100, 'c.xml': b'C' * 300}
-ABORTED = 'Cannot store file write: 426 Transfer aborted. Data connection closed.'
+ABORTED = ('Cannot store file write: 426 Transfer aborted. '
+           'Data connection closed.')
 
 
 class LockStoreFaultTest(ExportTestCase):
