@@ -100,6 +100,23 @@ class ISpool(zope.interface.Interface):
         the journal cannot be changed.
         """
 
+    def remembered(key):
+        """The bytes ``remember`` last kept under the text ``key``, or None.
+
+        Raises LocalFileError when they cannot be read.
+        """
+
+    def remember(key, data, durable=True):
+        """Keep the bytes ``data`` under the text ``key`` for later runs.
+
+        They replace what was kept under ``key`` as a whole: a run killed
+        meanwhile leaves the old bytes or the new. Durable, they are on
+        disk (fsynced) when this returns; else a crash of the system (not
+        of the process) may lose them, which costs less. Runs keep what
+        they learned about a server there (its clock, a lock file they
+        may have left). Raises LocalFileError.
+        """
+
 
 class IRemoteTarget(zope.interface.Interface):
     """The CDS side: one directory on a server, reached through a session.
@@ -239,7 +256,9 @@ class ITransfer(zope.interface.Interface):
 
     break_lock_older_than = zope.interface.Attribute(
         'Seconds after which any CDS lock file is removed, whoever holds '
-        'it; None (the default) never removes somebody else\'s lock.')
+        'it, its age measured by the server clock an earlier run of the '
+        'spool checked (without one, the run backs off); None (the '
+        'default) never removes somebody else\'s lock.')
 
     connections = zope.interface.Attribute(
         'How many connections transfer at once (4 by default; 1 keeps '

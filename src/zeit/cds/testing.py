@@ -107,7 +107,7 @@ class LogCapture:
 
     def __init__(self, level=logging.INFO):
         self._stream = io.StringIO()
-        self._handler = logging.StreamHandler(self._stream)
+        self._handler = _RecordingHandler(self._stream)
         self._handler.setFormatter(logging.Formatter('%(message)s'))
         root = logging.getLogger()
         self._old_level = root.level
@@ -117,9 +117,15 @@ class LogCapture:
     def getvalue(self):
         return self._stream.getvalue()
 
+    def warnings(self):
+        """The messages logged at WARNING level or above."""
+        return [message for level, message in self._handler.messages
+                if level >= logging.WARNING]
+
     def clear(self):
         self._stream.seek(0)
         self._stream.truncate()
+        self._handler.messages.clear()
 
     def uninstall(self):
         root = logging.getLogger()
@@ -131,6 +137,18 @@ class LogCapture:
 
     def __exit__(self, *exc_info):
         self.uninstall()
+
+
+class _RecordingHandler(logging.StreamHandler):
+    """Writes to its stream, and keeps each (level, message)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append((record.levelno, record.getMessage()))
+        super().emit(record)
 
 
 # Tests build their spools with it.

@@ -42,7 +42,7 @@ class Run:
         self.spool = transfer.spool
         self.target = transfer.target
         self.lock = RemoteLock(
-            self.target, lock_name, self.spool.path,
+            self.target, lock_name, self.spool,
             break_older_than=transfer.break_lock_older_than)
         self.reconnect = ReconnectPolicy(transfer.reconnect_delays)
         self.report = Report(transfer)

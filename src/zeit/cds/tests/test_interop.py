@@ -25,6 +25,8 @@ from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.targets.ftp import FTPTarget
+from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run.notes import ServerNotes
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests import realservers
 from zeit.cds.tests.test_components import SpoolTestCase
@@ -201,6 +203,21 @@ class ExportTests:
     def test_foreign_lock_makes_export_back_off(self):
         zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'A'})
         self.assert_backs_off('export')
+
+    def test_run_checks_the_server_clock_for_lock_ages(self):
+        self.export({'a-file': b'A'})
+        notes = ServerNotes(FileStoreSpool(self.store), self.target())
+        self.assertEqual({}, notes.locks)
+        self.assertIsNone(notes.clock.doubt)
+        # The server runs on our clock and reports UTC (RFC 3659).
+        self.assertLessEqual(notes.clock.low, 0)
+        self.assertLessEqual(0, notes.clock.high)
+        self.server.put(names.READ_LOCK, FOREIGN_LOCK)
+        lock = RemoteLock(self.connected(), names.WRITE_LOCK,
+                          FileStoreSpool(self.store))
+        age = lock.age(names.READ_LOCK)
+        self.assertIsNotNone(age)
+        self.assertLess(age, 60)
 
     def test_name_with_spaces_and_umlauts(self):
         files = {'Größe und Maß.xml': '<Maß>Größe</Maß>'.encode()}
