@@ -424,8 +424,8 @@ class SettingsError(CDSError):
 
 
 # Deprecated: the old name, easily confused with zope.configuration's
-# ConfigurationError. Kept for one release for code that imported it;
-# to be removed in 0.3.
+# ConfigurationError. Kept in 0.2 for code that imported it; to be
+# removed in the release after.
 ConfigurationError = SettingsError
 
 
