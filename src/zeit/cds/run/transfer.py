@@ -1,6 +1,7 @@
 """What every run does around its transfers: its lock's scope, its report
 and its reconnect policy (``scope``, ``report``, ``reconnect``), put
 together for the exporter and the importer."""
+from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.run import shutdown
 from zeit.cds.run.lock import RemoteLock
 from zeit.cds.run.reconnect import RECONNECT_DELAYS
@@ -17,7 +18,7 @@ class Transfer:
     reconnect_delays = RECONNECT_DELAYS
     # How many connections transfer at once; one keeps the files, and the
     # log lines, in their order.
-    connections = 4
+    connections = IConnectionSettings['connections'].default
 
     def __init__(self, spool, target):
         self.spool = spool
