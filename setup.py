@@ -43,6 +43,7 @@ setup(
     extras_require={
         'test': [
             'trustme',
+            'twisted',  # its FTP server in the interop tests
             'zope.testing',
             'zope.testrunner',
         ],
