@@ -34,8 +34,10 @@ def serve(listener, command):
             connection, _ = listener.accept()
             with connection:
                 fd = connection.fileno()
-                os.posix_spawn(command[0], command, os.environ, file_actions=[
-                    (os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_DUP2, fd, 1)])
+                os.posix_spawn(
+                    command[0], command, os.environ, file_actions=[
+                        (os.POSIX_SPAWN_DUP2, fd, 0),
+                        (os.POSIX_SPAWN_DUP2, fd, 1)])
     except SystemExit:
         listener.close()
     # Every child ends before the inetd does, also one started just as
