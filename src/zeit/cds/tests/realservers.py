@@ -58,8 +58,11 @@ ACCOUNT = 'cds-ftp-test'
 ACCOUNT_LOCK = os.path.join(tempfile.gettempdir(), f'{ACCOUNT}.lock')
 VIRTUAL_USER = 'cds'
 HOST = '127.0.0.1'
-# Each server's passive range; ProFTPD wants at least two ports.
-PASSIVE_PORTS = 4
+# Each server's passive range. A run's parallel connections need many
+# more ports than there are connections: the ports of finished data
+# connections linger a while. With four ports, vsftpd answers a PASV with
+# "500 OOPS: vsf_sysutil_bind" at times and ends the session.
+PASSIVE_PORTS = 64
 START_SECONDS = 10
 # Starts with new ports, should another process take a server's port
 # between the check that it is free and the server's bind.
