@@ -320,22 +320,23 @@ class OddHandler(pyftpdlib.handlers.FTPHandler):
         return super().ftp_NLST(path)
 
     def ftp_STOR(self, file, mode='w'):
-        if self._aborted_early():
-            self.run_as_current_user(self.fs.open, file, 'wb').close()
-            return None
-        return super().ftp_STOR(file, mode)
+        if not self._too_early():
+            return super().ftp_STOR(file, mode)
+        # Before the reply, which may reach the client at once.
+        self.run_as_current_user(self.fs.open, file, 'wb').close()
+        return self._abort()
 
     def ftp_RETR(self, file):
-        if self._aborted_early():
-            return None
-        return super().ftp_RETR(file)
+        if not self._too_early():
+            return super().ftp_RETR(file)
+        return self._abort()
 
-    def _aborted_early(self):
-        if not (self.abort_early_transfers and self.arrived_early):
-            return False
+    def _too_early(self):
+        return self.abort_early_transfers and self.arrived_early
+
+    def _abort(self):
         self._shutdown_connecting_dtp()
         self.respond('426 Transfer aborted. Data connection closed.')
-        return True
 
 
 def odd_handler(unknown=(), **odd):
