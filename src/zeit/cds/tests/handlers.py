@@ -6,6 +6,8 @@ contains "b.xml".
 import os
 
 import pyftpdlib.filesystems
+import math
+
 import pyftpdlib.handlers
 import pyftpdlib.log
 
@@ -56,12 +58,16 @@ class DropControlOnceHandler(pyftpdlib.handlers.FTPHandler):
 
 
 class GoneHandler(pyftpdlib.handlers.FTPHandler):
-    """The server goes away at the upload of b.xml and stays away."""
+    """The server goes away at the upload of b.xml: it refuses the
+    ``away_for`` connections after it (all of them, unless a subclass
+    says how many)."""
 
-    gone = False
+    away_for = math.inf
+    refusals = 0
 
     def handle(self):
-        if type(self).gone:
+        if type(self).refusals:
+            type(self).refusals -= 1
             self.respond('421 Service not available.')
             self.close_when_done()
             return
@@ -69,7 +75,7 @@ class GoneHandler(pyftpdlib.handlers.FTPHandler):
 
     def ftp_STOR(self, file, mode='w'):
         if 'b.xml' in file:
-            type(self).gone = True
+            type(self).refusals = self.away_for
             self.close()
             return None
         return super().ftp_STOR(file, mode)
