@@ -44,6 +44,7 @@ setup(
         'test': [
             'cryptography',  # zeit.cds.testing loads trustme's certificates
             'hypothesis',  # property-based tests (tests/test_properties.py)
+            'twisted',  # its FTP server in the interop tests
             'zope.testing',
             'zope.testrunner',
         ],

@@ -43,7 +43,7 @@ class Exporter(Transfer):
                 run.failed(name, NotARegularFile(names.shown(name)))
             # Names noted as about to be renamed, across attempts.
             noted = set(self.spool.published())
-            # Before the finishing: it takes the names it finished out.
+            # Before the finishing, which takes the finished out of noted.
             fresh = [name for name in waiting if name not in noted]
             for name in sorted(noted):
                 run.attempt(self._finish, run, self.target, name, noted)

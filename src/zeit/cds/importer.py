@@ -61,23 +61,39 @@ class Importer(Transfer):
         # Their removal went through; only the entries were left.
         self.spool.forget([name for name in delivered if name not in offered])
         left = [name for name in delivered if name in offered]
+        now = run.attempt(self.target.identities, left) if left else {}
+        # A file that is not the one delivered is new: imported anew (its
+        # copy in new is replaced), and only then removed.
+        changed = [name for name in left
+                   if None not in (delivered[name], now[name])
+                   and delivered[name] != now[name]]
+        for name in changed:
+            log.warning('File %s on the CDS is not the one an interrupted '
+                        'run delivered; importing it anew', names.shown(name))
+        self.spool.forget(changed)
+        left = [name for name in left if name not in changed]
         for name in left:
             log.warning('File %s was delivered by an interrupted run; '
                         'not downloading it again', names.shown(name))
         if left:
             run.attempt(self._remove, run, self.target, left, set(left))
-        return set(delivered)
+        return set(delivered) - set(changed)
 
     def _import(self, run, target, batch, pending):
+        todo = [name for name in batch if name not in pending]
+        # Noted with each delivery: what tells it from a newer file of
+        # the same name, should the run be cut off before the removal.
+        identities = target.identities(
+            [name for name in todo if names.is_plain_file_name(name)])
         received = []
         try:
-            for name in batch:
-                if name not in pending:
-                    received.append((name, self._receive(run, target, name)))
+            for name in todo:
+                received.append((name, self._receive(run, target, name)))
         finally:
             # What arrived is delivered, even when the connection broke
             # on a later file of the batch.
-            self._deliver(run, [(name, size) for name, size in received
+            self._deliver(run, [(name, size, identities.get(name))
+                                for name, size in received
                                 if size is not None], pending)
         self._remove(run, target, [name for name in batch if name in pending],
                      pending)
@@ -98,14 +114,15 @@ class Importer(Transfer):
 
     def _deliver(self, run, received, pending):
         try:
-            self.spool.deliver([name for name, size in received])
+            self.spool.deliver({name: identity
+                                for name, size, identity in received})
         except LocalFileError as e:
             # Those the journal noted are finished by the next run; the
             # others stay on the CDS.
-            for name, size in received:
+            for name, size, identity in received:
                 run.failed(name, e)
             return
-        for name, size in received:
+        for name, size, identity in received:
             pending.add(name)
             log.info('Downloaded file %s', names.shown(name))
             log.info("Moved file %s from 'tmp' to 'new'",

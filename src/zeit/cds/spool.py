@@ -2,9 +2,11 @@
 import contextlib
 import ctypes
 import errno
+import hashlib
 import logging
 import os
 import stat
+import tempfile
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 # leaves everything but those three alone.
 JOURNAL = 'cds-journal'
 EXPORT_JOURNAL = 'cds-export-journal'
+# What runs keep for later runs (see ISpool.remember), one file per key.
+MEMORY = 'cds-memory'
 
 
 def make_spool(path, files):
@@ -164,28 +168,31 @@ class FileStoreSpool:
             _remove_quietly(path)
             raise
 
-    def deliver(self, names):
-        if not names:
+    def deliver(self, received):
+        if not received:
             return
         with reported_as(LocalFileError, 'Cannot deliver files to new'):
-            _sync_files([self._path('tmp', name) for name in names])
+            _sync_files([self._path('tmp', name) for name in received])
             # From their entries on the files count as delivered, see
             # received(); one sync of the journal for all of them.
-            self._journal.note_all(names)
-            for name in names:
+            self._journal.note_all(
+                {name: identity or b'' for name, identity in received.items()})
+            for name in received:
                 self.store.move(name, 'tmp', 'new')
             _fsync_directory(self._path('new'))
 
     def received(self):
         with reported_as(LocalFileError, 'Cannot finish the deliveries '
                          f'journalled in spool {self.path}'):
-            journalled = self._journal.names()
+            journalled = {name: self._journal.read(name) or None
+                          for name in self._journal.names()}
             for name in journalled:
                 if os.path.exists(self._path('tmp', name)):
                     self.store.move(name, 'tmp', 'new')
                     _fsync_directory(self._path('new'))
                     log.warning("Finished moving file %s from 'tmp' to "
-                                "'new' for an interrupted run", name)
+                                "'new' for an interrupted run",
+                                names.shown(name))
         return journalled
 
     def forget(self, names):
@@ -193,9 +200,29 @@ class FileStoreSpool:
                          'Cannot clear journal entries of delivered files'):
             self._journal.forget_all(names)
 
+    def _memory(self, key):
+        # Keys are any text; a digest makes a safe file name of each.
+        digest = hashlib.sha256(key.encode('utf-8', 'surrogateescape'))
+        return os.path.join(self.path, MEMORY, digest.hexdigest())
+
+    def remembered(self, key):
+        with reported_as(LocalFileError, 'Cannot read what earlier runs '
+                         f'kept in spool {self.path}'):
+            try:
+                with open(self._memory(key), 'rb') as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+
+    def remember(self, key, data, durable=True):
+        with reported_as(LocalFileError, 'Cannot keep what this run '
+                         f'learned in spool {self.path}'):
+            _write_atomically(self._memory(key), data, durable)
+
 
 class Journal:
-    """A folder with one empty file per journalled name.
+    """A folder with one file per journalled name, holding a few bytes
+    about it.
 
     A durable journal has every change on disk (fsynced) before a method
     returns; any journal's changes survive the process being killed.
@@ -246,14 +273,22 @@ class Journal:
         with open(os.path.join(self.path, name), 'rb') as f:
             return f.read()
 
-    def note_all(self, names):
-        """Journal each of ``names``, with no data; one sync for all."""
-        if not names:
+    def note_all(self, entries):
+        """Journal each name of the dict ``entries`` with its few bytes of
+        data; one sync for all."""
+        if not entries:
             return
         self._make()
-        for name in names:
-            os.close(os.open(os.path.join(self.path, name),
-                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        for name, data in entries.items():
+            fd = os.open(os.path.join(self.path, name),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        # The folder's sync does not cover the files' data.
+        if self.durable and any(entries.values()):
+            _sync_files([os.path.join(self.path, name) for name in entries])
         self._sync(self.path)
 
     def forget(self, name):
@@ -269,6 +304,29 @@ class Journal:
                 removed = True
         if removed:
             self._sync(self.path)
+
+
+def _write_atomically(path, data, durable):
+    """Replace the file ``path`` by one with ``data``: a crash leaves
+    either the old file or the new one, never a mix. Durable, the new one
+    is on disk when this returns."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+        _fsync_directory(os.path.dirname(folder))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+    try:
+        with open(fd, 'wb') as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.rename(temporary, path)
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    if durable:
+        _fsync_directory(folder)
 
 
 def _remove_quietly(path):

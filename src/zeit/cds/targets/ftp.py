@@ -61,14 +61,29 @@ def no_answer(session, doing):
 
 
 def _mlsd_files(lines):
-    """The names of the plain files in MLSD ``lines`` (RFC 3659)."""
+    """(name, facts) for the plain files in MLSD ``lines`` (RFC 3659); the
+    facts a dict with lower-case keys."""
     for line in lines:
         facts, _, name = line.partition(' ')
-        types = [fact.partition('=')[2].lower()
-                 for fact in facts.split(';')
-                 if fact.partition('=')[0].lower() == 'type']
-        if types == ['file']:
-            yield name
+        facts = dict(fact.partition('=')[::2] for fact in facts.split(';'))
+        facts = {key.lower(): value for key, value in facts.items()}
+        if facts.get('type', '').lower() == 'file':
+            yield name, facts
+
+
+def _identity(size, modified):
+    """A file's identity from its size and its modification time (as MLSD
+    and MDTM give it, YYYYMMDDHHMMSS[.sss]), or None without either."""
+    if size is None and modified is None:
+        return None
+    return f'size {size} modified {(modified or "")[:14]}'.encode()
+
+
+def _value(reply):
+    """What a reply such as "213 1234" says, or None for a refusal."""
+    if isinstance(reply, ftplib.Error):
+        return None
+    return _printable(reply[4:]) or None
 
 
 @zope.interface.implementer(IRemoteTarget)
@@ -86,6 +101,10 @@ class FTPTarget:
     # FTP has no exclusive create: a STOR replaces what is there.
     creates_exclusively = False
 
+    # See IRemoteTargetFactory: no options of its own; a server to log in to.
+    options = None
+    login = True
+
     def __init__(self, *, host, port=21, user, password, directory='/',
                  timeout=60):
         self.host = host
@@ -97,6 +116,8 @@ class FTPTarget:
         self._ftp = None
         # Shared with every twin (``another``): learned once per run.
         self._habits = Habits()
+        # The identities of the files of the last MLSD listing.
+        self._listed = {}
         self.progress = None
 
     @property
@@ -191,7 +212,14 @@ class FTPTarget:
                               f'listing {self.directory}'):
             if self._habits.mlsd is not False:
                 try:
-                    return sorted(_mlsd_files(self._listing('MLSD')))
+                    files = dict(_mlsd_files(self._listing('MLSD')))
+                    # Kept for identities(): MLSD tells them for free.
+                    self._listed.clear()
+                    self._listed.update(
+                        (name, _identity(facts.get('size'),
+                                         facts.get('modify')))
+                        for name, facts in files.items())
+                    return sorted(files)
                 except ftplib.error_perm as e:
                     if reply_code(e) not in _UNKNOWN_COMMAND:
                         raise
@@ -335,6 +363,18 @@ class FTPTarget:
             reason = f'unexpected reply {_printable(reply)}'
             return TransferError(
                 f'Cannot get the size of {name}: {reason}', reason)
+
+    def identities(self, names):
+        known = {name: self._listed.get(name) for name in names}
+        ask = [name for name in names if known[name] is None]
+        if ask:
+            with self._translated(TransferError, 'Cannot tell files apart',
+                                  'asking for the sizes and times of files'):
+                replies = self._ftp.units(
+                    [['SIZE ' + name, 'MDTM ' + name] for name in ask])
+            for name, (size, modified) in zip(ask, replies):
+                known[name] = _identity(_value(size), _value(modified))
+        return known
 
     def rename_all(self, pairs):
         with self._translated(TransferError, 'Cannot rename files',

@@ -7,7 +7,9 @@ directories, so what one run exports the next one can import, within the
 process. A registration makes a new one, so a test layer that loads the
 ZCML afresh starts with an empty CDS.
 """
+import collections
 import datetime
+import itertools
 import threading
 
 import zope.interface
@@ -20,24 +22,38 @@ from zeit.cds.interfaces import RemoteExists
 
 CHUNK_SIZE = 64 * 1024
 
+# A file in memory; ``serial`` tells it from any file stored before.
+_File = collections.namedtuple('_File', ['data', 'modified', 'serial'])
+
 
 @zope.interface.implementer(IRemoteTargetFactory)
 class MemoryCDS:
     """Directories of files in memory; ``files(directory)`` shows one."""
 
+    # See IRemoteTargetFactory: no options of its own, no server to log
+    # in to.
+    options = None
+    login = False
+
     def __init__(self):
         self._directories = {}
         # Several connections of a run work at once.
         self._lock = threading.Lock()
+        self._serials = itertools.count()
+
+    def _file(self, data):
+        """A new _File of ``data``; under the lock."""
+        return _File(data, datetime.datetime.now(datetime.timezone.utc),
+                     next(self._serials))
 
     def __call__(self, *, directory='/', **ignored):
-        # Host, user and password have nothing to check here.
+        # Host, user, password and timeout have nothing to do here.
         return MemoryTarget(self, directory)
 
     def files(self, directory='/'):
         """A copy of the files in ``directory``: a dict of name to bytes."""
         with self._lock:
-            return {name: data for name, (data, modified)
+            return {name: file.data for name, file
                     in self._directories.get(directory, {}).items()}
 
     def clear(self):
@@ -91,8 +107,7 @@ class MemoryTarget:
                 self.progress(len(chunk))
         data = b''.join(chunks)
         with self._cds._lock:
-            self._session()[name] = (
-                data, datetime.datetime.now(datetime.timezone.utc))
+            self._session()[name] = self._cds._file(data)
 
     def _get(self, name):
         with self._cds._lock:
@@ -102,8 +117,19 @@ class MemoryTarget:
                 raise NoSuchFile(f'No file {name}', 'no such file') from None
 
     def sizes(self, names):
-        return {name: self._each(lambda name: len(self._get(name)[0]), name)
+        return {name: self._each(lambda name: len(self._get(name).data), name)
                 for name in names}
+
+    def identities(self, names):
+        found = {}
+        for name in names:
+            try:
+                file = self._get(name)
+            except NoSuchFile:
+                found[name] = None
+            else:
+                found[name] = f'serial {file.serial}'.encode()
+        return found
 
     def rename_all(self, pairs):
         return {old: self._each(self._rename, old, new) for old, new in pairs}
@@ -136,7 +162,7 @@ class MemoryTarget:
         return len(data)
 
     def read(self, name):
-        return self._get(name)[0]
+        return self._get(name).data
 
     def create(self, name, data):
         with self._cds._lock:
@@ -144,7 +170,7 @@ class MemoryTarget:
             if name in files:
                 raise RemoteExists(f'Cannot create file {name}: it exists',
                                    'it exists')
-            files[name] = (data, datetime.datetime.now(datetime.timezone.utc))
+            files[name] = self._cds._file(data)
 
     def modified(self, name):
-        return self._get(name)[1]
+        return self._get(name).modified

@@ -154,10 +154,16 @@ class Session(ftplib.FTP):
         self.send_all([passive, cmd])
         try:
             reply = self.getresp()
-        except ftplib.Error:
-            # ``cmd`` is refused too, for want of a data connection.
-            self._skip_reply()
-            raise
+        except ftplib.Error as e:
+            # ``cmd`` is refused too, for want of a data connection, or
+            # never answered (ProFTPD after "425 PASV: Address already in
+            # use"): the reply to a NOOP tells when the session is in step.
+            self._in_step_again()
+            if reply_code(e) != '425':
+                raise
+            # A passive port the server could not open is no habit of it:
+            # one more try, in lock step.
+            return super().ntransfercmd(cmd, rest)
         if passive == 'EPSV':
             host, port = ftplib.parse229(reply, self.sock.getpeername())
         else:
@@ -203,8 +209,11 @@ class Session(ftplib.FTP):
         self._to_lock_step([refusal])
         return result
 
-    def _skip_reply(self):
-        try:
-            self.getresp()
-        except ftplib.Error:
-            pass
+    def _in_step_again(self):
+        """Read up to the reply to a NOOP sent now, skipping whatever the
+        server still answers before it (no transfer command answers 200)."""
+        self.send_all(['NOOP'])
+        for _ in range(3):
+            if reply_code(self._reply()) == '200':
+                return
+        raise ftplib.error_proto('no reply to NOOP')

@@ -99,8 +99,9 @@ class CraftedNamesTest(ImportTestCase):
                          self.spool_files('new'))
         self.assertEqual([], self.spool_files('tmp'))
         self.assertEqual(['spool'], os.listdir(self.base))
-        self.assertEqual(['cds-journal', 'cds.lock', 'cur', 'new', 'tmp'],
-                         sorted(os.listdir(self.store_dir)))
+        self.assertEqual(
+            ['cds-journal', 'cds-memory', 'cds.lock', 'cur', 'new', 'tmp'],
+            sorted(os.listdir(self.store_dir)))
         self.assertEqual([], os.listdir(self.layer.server.root))
 
     def test_mlsd(self):
@@ -157,13 +158,13 @@ class JournalTest(ImportTestCase):
     def test_entry_lives_from_before_the_move_until_the_remote_removal(self):
         with self.spool.receiving('a.xml') as f:
             f.write(b'A')
-        self.assertEqual([], self.spool.received())
+        self.assertEqual({}, self.spool.received())
         self.assertEqual(['a.xml'], self.spool_files('tmp'))
-        self.spool.deliver(['a.xml'])
-        self.assertEqual(['a.xml'], self.spool.received())
+        self.spool.deliver({'a.xml': None})
+        self.assertEqual(['a.xml'], list(self.spool.received()))
         self.assertEqual(['a.xml'], self.spool_files('new'))
         self.spool.forget(['a.xml'])
-        self.assertEqual([], self.spool.received())
+        self.assertEqual({}, self.spool.received())
         self.spool.forget(['a.xml'])  # harmless a second time
 
     def test_failed_receiving_leaves_no_entry_and_no_file(self):
@@ -171,7 +172,7 @@ class JournalTest(ImportTestCase):
             with self.spool.receiving('a.xml') as f:
                 f.write(b'partial')
                 raise RuntimeError('download failed')
-        self.assertEqual([], self.spool.received())
+        self.assertEqual({}, self.spool.received())
         self.assertEqual([], self.spool_files('tmp'))
         self.assertEqual([], self.spool_files('new'))
 
@@ -180,7 +181,7 @@ class JournalTest(ImportTestCase):
             f.write(b'A')
         os.mkdir(os.path.join(self.store_dir, 'cds-journal'))
         open(os.path.join(self.store_dir, 'cds-journal', 'a.xml'), 'w').close()
-        self.assertEqual(['a.xml'], self.spool.received())
+        self.assertEqual(['a.xml'], list(self.spool.received()))
         self.assertEqual(['a.xml'], self.spool_files('new'))
         self.assertEqual([], self.spool_files('tmp'))
 
@@ -193,9 +194,9 @@ class JournalTest(ImportTestCase):
     def test_entry_of_a_file_gone_remotely_is_cleared_silently(self):
         with self.spool.receiving('gone.xml') as f:
             f.write(b'G')
-        self.spool.deliver(['gone.xml'])
+        self.spool.deliver({'gone.xml': None})
         summary = self.run_import()
-        self.assertEqual([], self.spool.received())
+        self.assertEqual({}, self.spool.received())
         self.assertEqual('', ''.join(
             line for line in self.log.getvalue().splitlines()
             if 'gone.xml' in line))
@@ -205,25 +206,25 @@ class JournalTest(ImportTestCase):
         self.put_remote('a.xml', b'A')
         with self.spool.receiving('a.xml') as f:
             f.write(b'A')
-        self.spool.deliver(['a.xml'])
+        self.spool.deliver({'a.xml': None})
         os.remove(os.path.join(self.store_dir, 'new', 'a.xml'))  # consumed
         summary = self.run_import()
         self.assertEqual((0, 0), (summary.files, summary.failures))
         self.assertEqual([], self.spool_files('new'))
         self.assertEqual([], os.listdir(self.layer.server.root))
-        self.assertEqual([], self.spool.received())
+        self.assertEqual({}, self.spool.received())
 
     def test_refused_removal_keeps_the_entry_for_the_next_run(self):
         self.put_remote('a.xml', b'A')
         server = self.server(zeit.cds.testing.KeepingHandler)
         summary = self.run_import(server)
         self.assertEqual((1, 1), (summary.files, summary.failures))
-        self.assertEqual(['a.xml'], self.spool.received())
+        self.assertEqual(['a.xml'], list(self.spool.received()))
         # Refused again on the next run: still not downloaded again.
         summary = self.run_import(server)
         self.assertEqual((0, 1), (summary.files, summary.failures))
         self.assertEqual(
             ['Cannot remove file a.xml: 550 Not allowed to delete files.'] * 2,
             self.errors())
-        self.assertEqual(['a.xml'], self.spool.received())
+        self.assertEqual(['a.xml'], list(self.spool.received()))
         self.assertEqual(1, self.log.getvalue().count('Downloaded file a.xml'))

@@ -84,6 +84,35 @@ class ListingTest(FTPTargetTestCase):
         self.assertFalse(target._habits.mlsd)
 
 
+class IdentityTest(FTPTargetTestCase):
+
+    def identity_before_and_after_a_change(self, server):
+        path = os.path.join(server.root, 'a.xml')
+        with open(path, 'wb') as f:
+            f.write(b'old')
+        target = self.connected(server)
+        target.names()
+        before = target.identities(['a.xml'])['a.xml']
+        with open(path, 'wb') as f:
+            f.write(b'the new one')
+        target.names()
+        return before, target.identities(['a.xml', 'gone.xml'])
+
+    def test_from_the_mlsd_listing(self):
+        before, after = self.identity_before_and_after_a_change(
+            self.layer.server)
+        self.assertIsNotNone(before)
+        self.assertNotEqual(before, after['a.xml'])
+        self.assertIsNone(after['gone.xml'])
+
+    def test_from_size_and_mdtm_without_mlsd(self):
+        server = zeit.cds.testing.server_for(self, NoMLSDHandler)
+        before, after = self.identity_before_and_after_a_change(server)
+        self.assertIsNotNone(before)
+        self.assertNotEqual(before, after['a.xml'])
+        self.assertIsNone(after['gone.xml'])
+
+
 class UploadTest(FTPTargetTestCase):
 
     def test_upload_keeps_bytes_exactly(self):

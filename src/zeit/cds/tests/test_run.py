@@ -5,7 +5,6 @@ import os
 import queue
 import threading
 
-import pyftpdlib.handlers
 import zope.event
 
 import zeit.cds.testing
@@ -31,27 +30,11 @@ from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
 
-class AwayForAWhileHandler(pyftpdlib.handlers.FTPHandler):
-    """Hangs up at the upload of b.xml, then refuses the next
-    ``away_for`` connections, then serves again."""
+class AwayForAWhileHandler(GoneHandler):
+    """Hangs up at the upload of b.xml, then refuses the next two
+    connections, then serves again."""
 
     away_for = 2
-    refusals = 0
-
-    def handle(self):
-        if type(self).refusals:
-            type(self).refusals -= 1
-            self.respond('421 Service not available.')
-            self.close_when_done()
-            return
-        super().handle()
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file:
-            type(self).refusals = self.away_for
-            self.close()
-            return None
-        return super().ftp_STOR(file, mode)
 
 
 def dropped_once(target):
@@ -261,7 +244,7 @@ class LockScopeTest(RunPartTestCase):
     def scope(self, server, policy=None, dry_run=False, **options):
         self.target = ftp_target(server, **options)
         self.spool = FileStoreSpool(self.store)
-        self.lock = RemoteLock(self.target, names.WRITE_LOCK, self.store_dir)
+        self.lock = RemoteLock(self.target, names.WRITE_LOCK, self.spool)
         return lock_scope(self.spool, self.lock,
                           policy or ReconnectPolicy((0, 0, 0)),
                           'upload_dir', dry_run=dry_run)

@@ -69,7 +69,8 @@ class TargetStories:
         spool = FileStoreSpool(self.store)
         spool.publishing('a.xml')
         self.offer({names.partial_name('a.xml'): FILES['a.xml']})
-        self.export()
+        summary = self.export()
+        self.assertEqual((3, 0), (summary.files, summary.failures))
         self.assertEqual(FILES, self.remote())
         self.assertEqual(sorted(FILES), self.spool_files('cur'))
 
@@ -97,6 +98,37 @@ class TargetStories:
             with open(os.path.join(self.store_dir, 'new', name), 'rb') as f:
                 self.assertEqual(data, f.read())
         self.assertEqual((3, 20), (summary.files, summary.bytes))
+
+    def deliver_as_a_killed_run(self, name, data):
+        """What a run killed after the removal of ``name`` from the CDS,
+        but before its journal entry was dropped, leaves behind."""
+        self.offer({name: data})
+        target = self.make_target()
+        target.connect()
+        self.addCleanup(target.close)
+        spool = FileStoreSpool(self.store)
+        with spool.receiving(name) as f:
+            target.download(name, f)
+        spool.deliver(target.identities([name]))
+        return target
+
+    def test_a_file_delivered_by_a_killed_run_is_only_removed(self):
+        self.deliver_as_a_killed_run('foo.xml', b'old')
+        summary = self.import_()
+        self.assertEqual((0, 0), (summary.files, summary.failures))
+        self.assertEqual({}, self.remote())
+
+    def test_a_newer_file_under_a_delivered_name_is_imported_anew(self):
+        target = self.deliver_as_a_killed_run('foo.xml', b'old')
+        self.assertEqual({'foo.xml': None}, target.remove_all(['foo.xml']))
+        # The partner offers a new article under the same name.
+        self.offer({'foo.xml': b'the new one'})
+        summary = self.import_()
+        self.assertEqual((1, 0), (summary.files, summary.failures))
+        with open(os.path.join(self.store_dir, 'new', 'foo.xml'), 'rb') as f:
+            self.assertEqual(b'the new one', f.read())
+        self.assertEqual({}, self.remote())
+        self.assertEqual({}, FileStoreSpool(self.store).received())
 
     def test_foreign_lock_makes_the_import_back_off(self):
         offered = {'a.xml': b'A', names.WRITE_LOCK: b'partner\n'}
