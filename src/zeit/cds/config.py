@@ -170,9 +170,15 @@ def settings(given):
     password read from its file or the environment."""
     _require(given, 'spool')
     spool = given['spool']
-    if not os.path.isdir(spool):
-        what = 'not a directory' if os.path.exists(spool) else 'missing'
-        raise SettingsError(f'Spool {spool} is {what}')
+    # A typo in a cron line must not "succeed" forever on a new folder.
+    if not given.get('prepare') and not os.path.isdir(
+            os.path.join(spool, 'new')):
+        what = ('missing' if not os.path.exists(spool)
+                else 'not a directory' if not os.path.isdir(spool)
+                else 'not a spool (it has no new/)')
+        raise SettingsError(
+            f'Spool {spool} is {what}: check the path, or create it with '
+            "--prepare (config key 'prepare')")
     known = keys()
     run = {known[key].name: value for key, value in given.items()
            if known[key].kind == 'run'}

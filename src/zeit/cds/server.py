@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import os
 import signal
+import ssl
 import sys
 import tempfile
 import threading
@@ -21,6 +22,8 @@ from zeit.cds import values
 from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import SettingsError
+from zeit.cds.oserrors import reported_as
+from zeit.cds.targets.ftps import ssl_reason
 
 # Every permission, including MFMT and SITE CHMOD, so the server never
 # stands in the way of a client.
@@ -144,33 +147,59 @@ def parser():
                    help='insist on explicit TLS (FTPS) for logins and data')
     p.add_argument('--certfile', help='the certificate (PEM) for --tls')
     p.add_argument('--keyfile', help='its private key (PEM)')
+    p.add_argument('--tls-dir', metavar='DIR',
+                   help='for --tls without --certfile: make the '
+                   'certificate, its key and the CA file for clients in '
+                   'this folder and keep them (by default they are made '
+                   'in a temporary folder, removed when the server stops)')
     return p
 
 
-def tls_options(args):
+def tls_options(args, scratch):
     """The handler options for --tls; without --certfile a certificate is
-    made, with its CA file beside it, in a new folder outside the root."""
+    made, with its CA file beside it, in --tls-dir or else in a new
+    folder in the context manager ``scratch`` (removed on exit)."""
     if not args.tls:
-        if args.certfile or args.keyfile:
-            raise SettingsError('--certfile and --keyfile need --tls')
+        if args.certfile or args.keyfile or args.tls_dir:
+            raise SettingsError('--certfile, --keyfile and --tls-dir '
+                                'need --tls')
         return {}
     if bool(args.certfile) != bool(args.keyfile):
         raise SettingsError('--certfile and --keyfile go together')
+    if args.certfile and args.tls_dir:
+        raise SettingsError('--tls-dir is where a certificate is made: '
+                            'not with --certfile')
     certfile, keyfile = args.certfile, args.keyfile
     if certfile is None:
-        folder = tempfile.mkdtemp(prefix='cds-server-tls-')
-        made = make_certificate(
-            folder, hosts=tuple(dict.fromkeys(
-                (args.host, 'localhost', '127.0.0.1', '::1'))))
+        folder = args.tls_dir or scratch.enter_context(
+            tempfile.TemporaryDirectory(prefix='cds-server-tls-'))
+        with reported_as(SettingsError, f'Cannot use --tls-dir {folder}'):
+            os.makedirs(folder, exist_ok=True)
+            made = make_certificate(
+                folder, hosts=tuple(dict.fromkeys(
+                    (args.host, 'localhost', '127.0.0.1', '::1'))))
         certfile, keyfile = made.certfile, made.keyfile
         print(f'Made a certificate for {args.host}; clients trust it with '
               f'--ca-file {made.ca_file}', flush=True)
-    for path in (certfile, keyfile):
-        if not os.access(path, os.R_OK):
-            raise SettingsError(f'Cannot read {path}')
+    _check_certificate(certfile, keyfile)
     return dict(handler=pyftpdlib.handlers.TLS_FTPHandler,
                 certfile=certfile, keyfile=keyfile,
                 tls_control_required=True, tls_data_required=True)
+
+
+def _check_certificate(certfile, keyfile):
+    """Load the pair as the server will, so that a bad one is a usage
+    error now, not a traceback at the first login."""
+    for option, path in (('--certfile', certfile), ('--keyfile', keyfile)):
+        if not os.access(path, os.R_OK):
+            raise SettingsError(f'Cannot read {option} {path}')
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            certfile, keyfile)
+    except OSError as e:  # ssl.SSLError too
+        raise SettingsError(
+            f'Cannot use --certfile {certfile} with --keyfile {keyfile} '
+            f'(a PEM certificate and its key): {ssl_reason(e)}') from None
 
 
 def port_number(value):
@@ -181,27 +210,37 @@ def port_number(value):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    try:
-        if not os.path.isdir(args.root):
-            raise SettingsError(f'Root {args.root} is not a directory')
-        password = connection.read_password(args.password_file)
-        server = EmbeddedServer(args.root, args.user, password,
-                                host=args.host, port=port_number(args.port),
-                                **tls_options(args))
-    except SettingsError as e:
-        print(f'cds-server: error: {e}', file=sys.stderr)
-        sys.exit(e.exit_code)
-    except OSError as e:
-        print(f'cds-server: error: cannot listen on {args.host} port '
-              f'{args.port}: {e.strerror}', file=sys.stderr)
-        sys.exit(1)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *ignored: stop.set())
-    with server:
-        scheme = 'ftps' if args.tls else 'ftp'
-        print(f'Serving {args.root} at {scheme}://{server.host}:'
-              f'{server.port}/ for user {args.user}; stop with Ctrl-C',
-              flush=True)
-        stop.wait()
+    with contextlib.ExitStack() as scratch:
+        try:
+            server = _server(args, scratch)
+        except SettingsError as e:
+            print(f'cds-server: error: {e}', file=sys.stderr)
+            sys.exit(e.exit_code)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *ignored: stop.set())
+        with server:
+            scheme = 'ftps' if args.tls else 'ftp'
+            print(f'Serving {args.root} at {scheme}://{server.host}:'
+                  f'{server.port}/ for user {args.user}; stop with Ctrl-C',
+                  flush=True)
+            stop.wait()
     print('Stopped', flush=True)
+
+
+def _server(args, scratch):
+    """The EmbeddedServer the arguments ask for; SettingsError when they
+    do not make sense or the port cannot be had."""
+    if not os.path.isdir(args.root):
+        raise SettingsError(f'Root {args.root} is not a directory')
+    password = connection.read_password(args.password_file)
+    options = tls_options(args, scratch)
+    port = port_number(args.port)
+    try:
+        return EmbeddedServer(args.root, args.user, password,
+                              host=args.host, port=port, **options)
+    except OSError as e:
+        # pyftpdlib raises some without an errno: its text is the reason.
+        raise SettingsError(
+            f'Cannot listen on {args.host} port {args.port}: '
+            f'{e.strerror or e}') from None

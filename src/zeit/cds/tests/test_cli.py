@@ -128,8 +128,6 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertEqual('', result.stderr)
 
     def test_dry_run_changes_nothing(self):
-        with open(os.path.join(self.server.root, 'read'), 'w') as f:
-            f.write('partner reading\n')
         before = tree(self.store_dir), tree(self.server.root)
         result = self.cds(*self.options(), '--dry-run')
         self.assertExit(0, result)
@@ -137,6 +135,49 @@ class ExportCommandTest(CommandLineTestCase):
                                   tree(self.server.root)))
         self.assertIn('Would export file a-file\n'
                       'Would export file b.xml\n', result.stderr)
+
+    def test_dry_run_backs_off_as_the_run_would(self):
+        for lock in names.LOCKS:
+            with self.subTest(lock):
+                path = os.path.join(self.server.root, lock)
+                with open(path, 'w') as f:
+                    f.write('partner\n')
+                try:
+                    self.assertBacksOffDry(lock)
+                finally:
+                    os.remove(path)
+
+    def assertBacksOffDry(self, lock):
+        before = tree(self.store_dir), tree(self.server.root)
+        dry = self.cds(*self.options(), '--dry-run')
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        real = self.cds(*self.options())
+        self.assertExit(75, dry)
+        self.assertExit(75, real)
+        self.assertEqual(real.stderr.splitlines()[-1],
+                         dry.stderr.splitlines()[-1])
+        self.assertIn(f"lock file '{lock}' exists",
+                      dry.stderr.splitlines()[-1])
+        self.assertNotIn('Would export', dry.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_dry_run_says_what_it_would_take_over(self):
+        # A lock a killed run of this spool left: the run takes it over,
+        # the dry run says so and leaves it.
+        from zeit.cds.run.lock import LockOwner
+        owner = LockOwner.this_process(self.store_dir)
+        dead = LockOwner(owner.host, 2 ** 22 + 1, owner.spool, owner.time)
+        path = os.path.join(self.server.root, names.WRITE_LOCK)
+        with open(path, 'wb') as f:
+            f.write(dead.dumps())
+        result = self.cds(*self.options(), '--dry-run')
+        self.assertExit(0, result)
+        self.assertIn('\nWould take over lock file write left behind '
+                      'by a killed run', result.stderr)
+        self.assertIn('Would export file a-file', result.stderr)
+        with open(path, 'rb') as f:
+            self.assertEqual(dead.dumps(), f.read())
 
     def config(self, directory, more=''):
         return self.write('cds.ini', f'''\
@@ -206,9 +247,48 @@ class ExitCodeTest(CommandLineTestCase):
             f.write('partner reading\n')
         result = self.cds(*self.options())
         self.assertExit(75, result)
-        self.assertIn("ERROR: CDS directory / is locked: lock file 'read'",
-                      result.stderr)
+        # Routine for cron: a warning, no error.
+        self.assertEqual(
+            "WARNING: CDS directory / is locked: lock file 'read' exists "
+            "(held by another party)", result.stderr.splitlines()[-1])
+        self.assertNotIn('ERROR', result.stderr)
         self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_quiet_back_off_is_silent_until_the_lock_is_old(self):
+        # A run that gets the lock checks the server's clock: lock ages
+        # are known from then on.
+        self.assertExit(0, self.cds(*self.options(), script='cds-import'))
+        lock = os.path.join(self.server.root, names.READ_LOCK)
+        with open(lock, 'w') as f:
+            f.write('partner reading\n')
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
+        an_hour_ago = time.time() - 3600
+        os.utime(lock, (an_hour_ago, an_hour_ago))
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertRegex(
+            result.stderr, r"^ERROR: CDS directory / is locked: lock file "
+            r"'read' exists \(held by another party\); it is 3\d\d\d "
+            r"seconds old\n$")
+        result = self.cds(*self.options(), '-q',
+                          '--warn-lock-older-than', '7200')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_quiet_back_off_of_an_unknown_age_is_silent(self):
+        # No run has checked the server's clock: the age is unknown, and
+        # not taken for old.
+        lock = os.path.join(self.server.root, names.READ_LOCK)
+        with open(lock, 'w') as f:
+            f.write('partner reading\n')
+        a_day_ago = time.time() - 86400
+        os.utime(lock, (a_day_ago, a_day_ago))
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
 
     def test_old_lock_is_broken_only_when_asked(self):
         # A run that gets the lock checks the server's clock, for the
@@ -230,8 +310,14 @@ class ExitCodeTest(CommandLineTestCase):
         with FileStoreSpool(store).locked():
             result = self.cds(*self.options())
         self.assertExit(75, result)
-        self.assertIn(f'ERROR: Spool {self.store_dir} is busy',
-                      result.stderr)
+        self.assertEqual(f'WARNING: Spool {self.store_dir} is busy: '
+                         'another run holds '
+                         f'{os.path.join(self.store_dir, "cds.lock")}\n',
+                         result.stderr)
+        with FileStoreSpool(store).locked():
+            result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
         self.assertEqual([], os.listdir(self.server.root))
 
     def test_failures_are_1(self):
@@ -395,12 +481,24 @@ class ImportCommandTest(CommandLineTestCase):
                          r'^Imported 2 files, 7 bytes, ')
 
     def test_dry_run_changes_nothing(self):
-        self.offer({'bar.xml': b'bar', 'read': b'partner\n'})
+        self.offer({'bar.xml': b'bar', '.cds-partial.foo.xml': b'f'})
         before = tree(self.store_dir), tree(self.server.root)
         result = self.cds(*self.options(), '--dry-run', script='cds-import')
         self.assertExit(0, result)
         self.assertIn('Would import file bar.xml\n', result.stderr)
-        self.assertNotIn('Would import file read', result.stderr)
+        self.assertNotIn('foo.xml', result.stderr)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+
+    def test_dry_run_under_a_foreign_lock_is_75(self):
+        self.offer({'bar.xml': b'bar', 'read': b'partner\n'})
+        before = tree(self.store_dir), tree(self.server.root)
+        result = self.cds(*self.options(), '--dry-run', script='cds-import')
+        self.assertExit(75, result)
+        self.assertEqual(
+            "WARNING: CDS directory / is locked: lock file 'read' exists "
+            "(held by another party)", result.stderr.splitlines()[-1])
+        self.assertNotIn('Would import', result.stderr)
         self.assertEqual(before, (tree(self.store_dir),
                                   tree(self.server.root)))
 
@@ -594,7 +692,8 @@ class ServerCommandTest(CommandLineTestCase):
                 (['--root', self.scratch, '--user', 'u', '--port', '70000'],
                  {'CDS_PASSWORD': 'x'}, 'port 70000 is out of range'),
                 (['--root', self.scratch, '--user', 'u', '--certfile', 'c'],
-                 {'CDS_PASSWORD': 'x'}, '--certfile and --keyfile need'),
+                 {'CDS_PASSWORD': 'x'}, '--certfile, --keyfile and '
+                 '--tls-dir need --tls'),
                 (['--user', 'u'], {}, 'the following arguments are '
                  'required: --root')]:
             with self.subTest(message):
