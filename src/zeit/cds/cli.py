@@ -38,8 +38,9 @@ exit codes:
   2    a usage or configuration error (one line on stderr)
   75   backed off: the CDS is locked by another party, or another run
        works on the spool; try again later
-  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: between two files,
-       with the CDS lock released
+  130  stopped by SIGINT (Ctrl-C) between two files, the CDS lock
+       released
+  143  stopped by SIGTERM, likewise
 """
 
 DIRECTIONS = {
@@ -66,8 +67,8 @@ def parser(direction):
         # Wrapped here: the formatter keeps the exit codes' lines as
         # they are, and this text too.
         description=textwrap.fill(
-            f'{DIRECTIONS[direction][2]} (the Content Drehscheibe). The '
-            'password comes from --password-file or the environment '
+            f'{DIRECTIONS[direction][2]} (CDS: the Content '
+            'Drehscheibe). The password comes from --password-file or the environment '
             f'variable {connection.PASSWORD_VARIABLE}, never from the '
             'command line.'),
         epilog=EXIT_CODES,

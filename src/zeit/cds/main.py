@@ -65,7 +65,8 @@ def connection(name):
 def load_zcml(path):
     """Load a site's ZCML file, which includes zeit.cds."""
     try:
-        zope.configuration.xmlconfig.file(os.path.abspath(path))
+        with reported_as(SettingsError, f'Cannot load ZCML {path}'):
+            zope.configuration.xmlconfig.file(os.path.abspath(path))
     except zope.configuration.exceptions.ConfigurationError as e:
         # zope.configuration's messages span lines; cron mails want one.
         raise SettingsError(

@@ -122,6 +122,42 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertIn('INFO Exported 2 files', lines[-3])
         self.assertIn('ERROR CDS FTP server refused login', lines[-1])
 
+    def test_verbose_shows_the_ftp_conversation_without_the_password(self):
+        zeit.cds.testing.make_spool(self.store_dir, {
+            f'file-{i}': b'x' for i in range(8)})
+        result = self.cds(*self.options(connections='2'), '-v')
+        self.assertExit(0, result)
+        lines = result.stderr.splitlines()
+        self.assertIn('FTP 1> USER test', lines)
+        self.assertIn('FTP 1> PASS ****', lines)
+        self.assertIn('FTP 1< 230 Login successful.', lines)
+        self.assertIn('FTP 2> PASS ****', lines)
+        self.assertTrue(any(line.startswith('FTP 2> STOR ')
+                            for line in lines), result.stderr)
+        self.assertNotIn('testpw', result.stderr)
+        # Without -v not a line of it.
+        zeit.cds.testing.make_spool(self.store_dir, {'c-file': b'c'})
+        result = self.cds(*self.options())
+        self.assertExit(0, result)
+        self.assertNotIn('FTP 1', result.stderr)
+
+    def test_help_tells_the_exit_codes_and_ranges(self):
+        for script, description in [
+                ('cds-export', 'Export files from a spool to the CDS'),
+                ('cds-import', 'Import files from the CDS into a spool')]:
+            with self.subTest(script):
+                result = self.cds('--help', script=script)
+                self.assertExit(0, result)
+                text = ' '.join(result.stdout.split())
+                self.assertIn(description, text)
+                for code in ['0', '1', '2', '75', '130', '143']:
+                    self.assertRegex(result.stdout, rf'\n +{code} ')
+                self.assertIn('--connections N how many transfers run at '
+                              'once; 1 keeps the files, and the log lines, '
+                              'in their order (1-16; default 4)', text)
+                self.assertIn('(at least 1; default 60)', text)
+                self.assertIn('(1-65535; default 21)', text)
+
     def test_quiet_shows_only_trouble(self):
         result = self.cds(*self.options(), '-q')
         self.assertExit(0, result)
@@ -365,6 +401,50 @@ class ExitCodeTest(CommandLineTestCase):
                          *self.options(spool=a_file))
         self.assertFails(2, 'Spool /nonexistent is missing',
                          *self.options(spool='/nonexistent'))
+        self.assertFails(2, 'nope.zcml: No such file or directory',
+                         '--zcml', 'nope.zcml', '--connection', 'a',
+                         '--spool', self.store_dir)
+
+    def test_an_empty_password_is_2(self):
+        empty = self.write('empty', '\n')
+        self.assertFails(2, f'Empty password in the password file {empty}',
+                         *self.options(**{'password-file': empty}))
+        self.assertFails(2, 'Empty password in the environment variable '
+                         'CDS_PASSWORD', *self.options(**{'password-file':
+                                                          None}),
+                         env={'CDS_PASSWORD': ''})
+        self.assertEqual([], os.listdir(self.server.root))
+
+    def test_a_folder_that_is_no_spool_is_2_unless_prepare(self):
+        folder = os.path.join(self.scratch, 'typo')
+        os.mkdir(folder)
+        for script in ['cds-export', 'cds-import']:
+            with self.subTest(script):
+                result = self.cds(*self.options(spool=folder), script=script)
+                self.assertExit(2, result)
+                self.assertEqual(
+                    f'{script}: error: Spool {folder} is not a spool (it '
+                    'has no new/): check the path, or create it with '
+                    "--prepare (config key 'prepare')\n", result.stderr)
+                self.assertEqual([], os.listdir(folder))
+        result = self.cds(*self.options(spool=folder), '--prepare')
+        self.assertExit(0, result)
+        self.assertIn('Exported 0 files', result.stderr)
+        self.assertLessEqual({'tmp', 'new', 'cur'}, set(os.listdir(folder)))
+        # Missing altogether: made, from a config file too.
+        missing = os.path.join(self.scratch, 'new-spool')
+        config = self.write('cds.ini', f'''\
+[partner-a]
+spool = {missing}
+prepare = yes
+host = {self.server.host}
+port = {self.server.port}
+user = test
+password-file = {self.password_file}
+''')
+        result = self.cds('--config', config, script='cds-import')
+        self.assertExit(0, result)
+        self.assertLessEqual({'tmp', 'new', 'cur'}, set(os.listdir(missing)))
 
     def test_config_errors_are_2(self):
         config = self.write('cds.ini', '[partner-a]\nhost = h\n'
@@ -634,17 +714,17 @@ class ZCMLCommandTest(CommandLineTestCase):
 
 class ServerCommandTest(CommandLineTestCase):
 
-    def serve(self, *args):
+    def serve(self, *args, env=None):
         """A running cds-server; returns it and the lines it printed until
         it said where it serves."""
         root = os.path.join(self.scratch, 'root')
-        os.mkdir(root)
+        os.makedirs(root, exist_ok=True)
         server = subprocess.Popen(
             [sys.executable, '-c',
              'from zeit.cds.server import main; main()',
              '--root', root, '--user', 'test', '--port', '0', *args],
             env=zeit.cds.testing.child_environment(
-                {'CDS_PASSWORD': 'testpw'}),
+                env or {'CDS_PASSWORD': 'testpw'}),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.addCleanup(server.stdout.close)
         self.addCleanup(server.kill)
@@ -670,6 +750,15 @@ class ServerCommandTest(CommandLineTestCase):
         self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
         self.stop(server)
 
+    def test_readme_example_with_the_password_from_a_file(self):
+        password_file = self.write('server-password', 'testpw\n')
+        server, root, lines = self.serve(
+            '--password-file', password_file, env={'PATH': os.defpath})
+        result = self.cds(*self.options(port=self.port_of(lines)))
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        self.stop(server)
+
     def test_tls_with_a_certificate_of_its_own(self):
         server, root, lines = self.serve('--tls')
         ca_file = lines[0].split('--ca-file ')[1].strip()
@@ -681,9 +770,33 @@ class ServerCommandTest(CommandLineTestCase):
         # Plain FTP is refused: no login without TLS.
         result = self.cds(*self.options(port=self.port_of(lines)))
         self.assertExit(1, result)
+        # Its certificate, key and CA file go with it.
+        self.assertTrue(os.path.exists(ca_file))
+        self.stop(server)
+        self.assertFalse(os.path.exists(os.path.dirname(ca_file)))
+
+    def test_tls_dir_keeps_the_ca_for_clients(self):
+        folder = os.path.join(self.scratch, 'tls')
+        server, root, lines = self.serve('--tls', '--tls-dir', folder)
+        ca_file = os.path.join(folder, 'ca.pem')
+        self.assertIn(f'--ca-file {ca_file}\n', lines[0])
+        self.stop(server)
+        self.assertEqual(['ca.pem', 'cert.pem', 'key.pem'],
+                         sorted(os.listdir(folder)))
+        # The next start serves with them, for the same clients.
+        server, root, lines = self.serve('--tls', '--tls-dir', folder)
+        result = self.cds(*self.options(port=self.port_of(lines)), '--tls',
+                          '--ca-file', ca_file)
+        self.assertExit(0, result)
         self.stop(server)
 
     def test_bad_input_is_one_line_and_2(self):
+        empty = self.write('empty', '')
+        junk = self.write('junk.pem', 'not a certificate\n')
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
         for args, env, message in [
                 (['--root', '/nonexistent', '--user', 'u'],
                  {'CDS_PASSWORD': 'x'}, 'Root /nonexistent is not a dir'),
@@ -694,6 +807,23 @@ class ServerCommandTest(CommandLineTestCase):
                 (['--root', self.scratch, '--user', 'u', '--certfile', 'c'],
                  {'CDS_PASSWORD': 'x'}, '--certfile, --keyfile and '
                  '--tls-dir need --tls'),
+                (['--root', self.scratch, '--user', 'u'],
+                 {'CDS_PASSWORD': ''},
+                 'Empty password in the environment variable CDS_PASSWORD'),
+                (['--root', self.scratch, '--user', 'u', '--password-file',
+                  empty], {},
+                 f'Empty password in the password file {empty}'),
+                (['--root', self.scratch, '--user', 'u', '--tls',
+                  '--certfile', junk, '--keyfile', junk],
+                 {'CDS_PASSWORD': 'x'}, f'Cannot use --certfile {junk} with '
+                 f'--keyfile {junk} (a PEM certificate and its key): '),
+                (['--root', self.scratch, '--user', 'u', '--tls',
+                  '--certfile', '/nonexistent', '--keyfile', junk],
+                 {'CDS_PASSWORD': 'x'}, 'Cannot read --certfile /nonexist'),
+                (['--root', self.scratch, '--user', 'u', '--port',
+                  str(taken.getsockname()[1])],
+                 {'CDS_PASSWORD': 'x'}, f'Cannot listen on 127.0.0.1 port '
+                 f'{taken.getsockname()[1]}: '),
                 (['--user', 'u'], {}, 'the following arguments are '
                  'required: --root')]:
             with self.subTest(message):
@@ -702,6 +832,7 @@ class ServerCommandTest(CommandLineTestCase):
                 self.assertEqual(1, len(result.stderr.splitlines()),
                                  result.stderr)
                 self.assertIn(message, result.stderr)
+                self.assertNotIn(': None', result.stderr)
 
 
 class QuickStartTest(unittest.TestCase):
