@@ -106,8 +106,7 @@ def make_certificate(folder, hosts=('localhost', '127.0.0.1', '::1'),
         # An hour's grace for clocks that are a little behind.
         not_before=now - datetime.timedelta(hours=1),
         not_after=now + datetime.timedelta(days=days))
-    result = Certificate(*(os.path.join(folder, name) for name in
-                           ['cert.pem', 'key.pem', 'ca.pem']))
+    result = certificate_files(folder)
     _write(result.certfile, leaf.cert_chain_pems[0].bytes(), 0o644)
     _write(result.keyfile, leaf.private_key_pem.bytes(), 0o600)
     _write(result.ca_file, ca.cert_pem.bytes(), 0o644)
@@ -171,20 +170,33 @@ def tls_options(args, scratch):
                             'not with --certfile')
     certfile, keyfile = args.certfile, args.keyfile
     if certfile is None:
-        folder = args.tls_dir or scratch.enter_context(
-            tempfile.TemporaryDirectory(prefix='cds-server-tls-'))
-        with reported_as(SettingsError, f'Cannot use --tls-dir {folder}'):
-            os.makedirs(folder, exist_ok=True)
-            made = make_certificate(
-                folder, hosts=tuple(dict.fromkeys(
-                    (args.host, 'localhost', '127.0.0.1', '::1'))))
+        made = _certificate_in(args.tls_dir or scratch.enter_context(
+            tempfile.TemporaryDirectory(prefix='cds-server-tls-')), args.host)
         certfile, keyfile = made.certfile, made.keyfile
-        print(f'Made a certificate for {args.host}; clients trust it with '
-              f'--ca-file {made.ca_file}', flush=True)
+        print(f'TLS certificate in {os.path.dirname(made.certfile)}; '
+              f'clients trust it with --ca-file {made.ca_file}', flush=True)
     _check_certificate(certfile, keyfile)
     return dict(handler=pyftpdlib.handlers.TLS_FTPHandler,
                 certfile=certfile, keyfile=keyfile,
                 tls_control_required=True, tls_data_required=True)
+
+
+def certificate_files(folder):
+    """The Certificate that ``make_certificate`` writes into ``folder``."""
+    return Certificate(*(os.path.join(folder, name) for name in
+                         ['cert.pem', 'key.pem', 'ca.pem']))
+
+
+def _certificate_in(folder, host):
+    """The Certificate in ``folder``: the one made there before, which
+    clients may trust already, else a new one for ``host``."""
+    kept = certificate_files(folder)
+    if all(os.path.exists(path) for path in kept):
+        return kept
+    with reported_as(SettingsError, f'Cannot make a certificate in {folder}'):
+        os.makedirs(folder, exist_ok=True)
+        return make_certificate(folder, hosts=tuple(dict.fromkeys(
+            (host, 'localhost', '127.0.0.1', '::1'))))
 
 
 def _check_certificate(certfile, keyfile):

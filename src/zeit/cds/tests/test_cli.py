@@ -783,8 +783,10 @@ class ServerCommandTest(CommandLineTestCase):
         self.stop(server)
         self.assertEqual(['ca.pem', 'cert.pem', 'key.pem'],
                          sorted(os.listdir(folder)))
+        kept = tree(folder)
         # The next start serves with them, for the same clients.
         server, root, lines = self.serve('--tls', '--tls-dir', folder)
+        self.assertEqual(kept, tree(folder))
         result = self.cds(*self.options(port=self.port_of(lines)), '--tls',
                           '--ca-file', ca_file)
         self.assertExit(0, result)
