@@ -12,6 +12,7 @@ import tempfile
 import threading
 
 import pyftpdlib.authorizers
+import pyftpdlib.filesystems
 import pyftpdlib.handlers
 import pyftpdlib.ioloop
 import pyftpdlib.servers
@@ -30,6 +31,41 @@ from zeit.cds.targets.ftps import ssl_reason
 ALL_PERMISSIONS = 'elradfmwMT'
 
 
+class LineSafeFilesystem(pyftpdlib.filesystems.AbstractedFS):
+    """pyftpdlib's file system view, with every name listed on one line:
+    a line break in a name (CR or LF) is listed as NUL, which no file
+    system name holds, as BSD's ftpd does with LF. Else such a name comes
+    out as two names that are not there, and a client stumbles over them
+    on every run; so it sees the odd name whole (zeit.cds refuses it
+    alone)."""
+
+    def __init__(self, root, cmd_channel):
+        super().__init__(root, cmd_channel)
+        # The real path of each path listed otherwise: the listings look
+        # each name up again, as listed.
+        self._listed_as = {}
+
+    def listdir(self, path):
+        listed = []
+        self._listed_as.clear()
+        for name in super().listdir(path):
+            shown = name.replace('\r', '\0').replace('\n', '\0')
+            if shown != name:
+                self._listed_as[os.path.join(path, shown)] = os.path.join(
+                    path, name)
+            listed.append(shown)
+        return listed
+
+    def _real(self, path):
+        return self._listed_as.get(path, path)
+
+    def stat(self, path):
+        return super().stat(self._real(path))
+
+    def lstat(self, path):
+        return super().lstat(self._real(path))
+
+
 class EmbeddedServer:
     """A pyftpdlib server in a thread of its own.
 
@@ -45,9 +81,12 @@ class EmbeddedServer:
         # A subclass per server, so that the caller's class stays as it was.
         # Names that are not UTF-8 are kept as the bytes they are, in
         # commands and in listings, as the file system keeps them.
+        defaults = {'unicode_errors': 'surrogateescape'}
+        if handler.abstracted_fs is pyftpdlib.filesystems.AbstractedFS:
+            # Not where a handler brings a view of its own.
+            defaults['abstracted_fs'] = LineSafeFilesystem
         handler = type(handler.__name__, (handler,), dict(
-            {'unicode_errors': 'surrogateescape'}, **handler_options,
-            authorizer=authorizer))
+            defaults, **handler_options, authorizer=authorizer))
         self.root = root
         self._server = pyftpdlib.servers.FTPServer(
             (host, port), handler, ioloop=pyftpdlib.ioloop.IOLoop())
