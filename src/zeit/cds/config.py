@@ -113,8 +113,7 @@ def read_section(path, section=None):
             f'Cannot read config file {path}: {e.strerror}') from e
     except configparser.Error as e:
         raise SettingsError(
-            f'Config file {path} is not valid: '
-            f'{str(e).splitlines()[0]}') from e
+            f'Config file {path} is not valid: {_ini_error(e)}') from e
     if section is None:
         if len(parser.sections()) != 1:
             raise SettingsError(
@@ -136,6 +135,18 @@ def read_section(path, section=None):
         except SettingsError as e:
             raise SettingsError(f'{where}: {e}') from None
     return found
+
+
+def _ini_error(error):
+    """What configparser's ``error`` says, in one line with its line
+    number (not the line: it may hold a password)."""
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return f'line {error.lineno}: a key before the first [section]'
+    if isinstance(error, configparser.ParsingError):
+        lineno = error.errors[0][0]
+        return f'line {lineno}: neither a [section] nor a key = value'
+    # DuplicateSectionError and the like name the line themselves.
+    return str(error).splitlines()[0]
 
 
 class Settings:

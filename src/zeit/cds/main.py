@@ -67,6 +67,10 @@ def load_zcml(path):
     try:
         with reported_as(SettingsError, f'Cannot load ZCML {path}'):
             zope.configuration.xmlconfig.file(os.path.abspath(path))
+    except zope.configuration.xmlconfig.ZopeSAXParseException as e:
+        # Its own text shows the open file's repr; the parser's error
+        # names file, line and column.
+        raise SettingsError(f'Cannot load ZCML {path}: {e.evalue}') from e
     except zope.configuration.exceptions.ConfigurationError as e:
         # zope.configuration's messages span lines; cron mails want one.
         raise SettingsError(

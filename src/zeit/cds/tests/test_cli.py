@@ -458,7 +458,12 @@ password-file = {self.password_file}
         self.assertFails(2, 'Cannot read config file /nonexistent',
                          '--config', '/nonexistent')
         broken = self.write('broken.ini', 'no section here\n')
-        self.assertFails(2, f'Config file {broken} is not valid',
+        self.assertFails(2, f'Config file {broken} is not valid: line 1: '
+                         'a key before the first [section]',
+                         '--config', broken)
+        broken = self.write('broken.ini', '[a]\nhost = h\nuser u\n')
+        self.assertFails(2, f'Config file {broken} is not valid: line 3: '
+                         'neither a [section] nor a key = value',
                          '--config', broken)
 
     def test_unknown_protocol_is_2_and_names_the_known_ones(self):
@@ -682,6 +687,23 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertExit(2, result)
         self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
         self.assertIn("Invalid value for 'port'", result.stderr)
+
+    def test_zcml_that_is_not_xml_is_one_line_and_2(self):
+        site = self.write('site.zcml', '<configure\n<oops')
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir)
+        self.assertExit(2, result)
+        self.assertEqual(
+            f'cds-export: error: Cannot load ZCML {site}: {site}:2:0: not '
+            'well-formed (invalid token)\n', result.stderr)
+
+    def test_a_ca_file_that_cannot_be_used_is_one_line_and_2(self):
+        result = self.cds(*self.options(), '--tls', '--ca-file',
+                          '/nonexistent')
+        self.assertExit(2, result)
+        self.assertEqual('cds-export: error: Cannot use CA file '
+                         '/nonexistent: No such file or directory\n',
+                         result.stderr)
 
     def test_connection_settings_come_from_zcml_only(self):
         site = self.site(scheme='file', directory=self.scratch)
