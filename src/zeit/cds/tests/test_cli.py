@@ -613,11 +613,16 @@ class TLSCommandTest(CommandLineTestCase):
         self.assertEqual([], os.listdir(self.server.root))
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
-    def test_insecure_skip_verify_warns(self):
-        result = self.cds(*self.options(), '--tls', '--insecure-skip-verify')
+    def test_insecure_skip_verify_warns_once_per_run(self):
+        zeit.cds.testing.make_spool(self.store_dir, {
+            f'file-{i}': b'x' for i in range(8)})
+        result = self.cds(*self.options(connections='4'), '--tls',
+                          '--insecure-skip-verify', '-v')
         self.assertExit(0, result)
-        self.assertIn('WARNING: TLS certificate verification is OFF',
-                      result.stderr)
+        # Four connections, one warning.
+        self.assertEqual(4, result.stderr.count('> PASS ****'))
+        self.assertEqual(1, result.stderr.count(
+            'WARNING: TLS certificate verification is OFF'))
 
     def test_tls_asked_of_a_plain_server_is_1(self):
         server = zeit.cds.testing.server_for(self)
