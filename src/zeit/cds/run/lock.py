@@ -285,7 +285,8 @@ class RemoteLock:
                 log.warning(
                     'Not breaking lock file %s (%s): its age is unknown, '
                     'as %s; remove it by hand if its holder is gone',
-                    lock, holder, self.notes.clock.doubt)
+                    lock, holder, self.notes.clock.doubt
+                    or 'the server did not tell when it was written')
             elif age > self.break_older_than:
                 return 'break', (
                     f'lock file {lock}, {int(age)} seconds old ({holder})')
