@@ -186,10 +186,11 @@ def parser():
     p.add_argument('--certfile', help='the certificate (PEM) for --tls')
     p.add_argument('--keyfile', help='its private key (PEM)')
     p.add_argument('--tls-dir', metavar='DIR',
-                   help='for --tls without --certfile: make the '
-                   'certificate, its key and the CA file for clients in '
-                   'this folder and keep them (by default they are made '
-                   'in a temporary folder, removed when the server stops)')
+                   help='for --tls without --certfile: the folder for '
+                   'the certificate, its key and the CA file for clients, '
+                   'made there once, kept and used by later starts (by '
+                   'default they are made in a temporary folder, removed '
+                   'when the server stops)')
     return p
 
 
