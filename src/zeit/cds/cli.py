@@ -18,7 +18,6 @@ from zeit.cds import connection
 from zeit.cds import progress
 from zeit.cds.run import shutdown
 from zeit.cds.interfaces import CDSError
-from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import SettingsError
@@ -68,9 +67,9 @@ def parser(direction):
         # they are, and this text too.
         description=textwrap.fill(
             f'{DIRECTIONS[direction][2]} (CDS: the Content '
-            'Drehscheibe). The password comes from --password-file or the environment '
-            f'variable {connection.PASSWORD_VARIABLE}, never from the '
-            'command line.'),
+            'Drehscheibe). The password comes from --password-file or '
+            f'the environment variable {connection.PASSWORD_VARIABLE}, '
+            'never from the command line.'),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = {'run': p, 'connection': p}
@@ -119,15 +118,15 @@ def _help(key):
         text += f'; known: {", ".join(connection.known_schemes())}'
     low, high = (getattr(key.field, 'min', None),
                  getattr(key.field, 'max', None))
+    notes = []
     if high is not None:
-        text += f' ({low}-{high}'
+        notes.append(f'{low}-{high}')
     elif low is not None:
-        text += f' (at least {low}'
+        notes.append(f'at least {low}')
     if key.field.default not in (None, False) and not key.inverted:
-        text += ('; ' if low is not None else ' (') + (
-            f'default {key.field.default})')
-    elif low is not None:
-        text += ')'
+        notes.append(f'default {key.field.default}')
+    if notes:
+        text += f' ({"; ".join(notes)})'
     return text[0].lower() + text[1:]
 
 
