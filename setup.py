@@ -43,6 +43,7 @@ setup(
     extras_require={
         'test': [
             'cryptography',  # zeit.cds.testing loads trustme's certificates
+            'docutils',  # README.txt and the doctests must render
             'hypothesis',  # property-based tests (tests/test_properties.py)
             'twisted',  # its FTP server in the interop tests
             'zope.testing',

@@ -1,15 +1,13 @@
 """The console scripts cds-export and cds-import.
 
-Exit codes: 0 done (nothing to do included); 75 the CDS is locked by
-another party or the spool is busy; 1 a failure (connection, login,
-remote directory, a file that could not be transferred, local I/O);
-2 a usage or configuration error.
+Exit codes: see EXIT_CODES, which --help shows.
 """
 import argparse
 import logging
 import logging.handlers
 import signal
 import sys
+import textwrap
 
 import zope.configuration.fields
 import zope.schema.interfaces
@@ -20,7 +18,6 @@ from zeit.cds import connection
 from zeit.cds import progress
 from zeit.cds.run import shutdown
 from zeit.cds.interfaces import CDSError
-from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import SettingsError
@@ -30,11 +27,27 @@ log = logging.getLogger(__name__)
 
 USAGE_ERROR = 2
 FAILURE = 1
+BACK_OFF = 75
+
+EXIT_CODES = """\
+exit codes:
+  0    done (nothing to do included)
+  1    a failure: connection, login, remote directory, local I/O, or a
+       file that could not be transferred (the others were)
+  2    a usage or configuration error (one line on stderr)
+  75   backed off: the CDS is locked by another party, or another run
+       works on the spool; try again later
+  130  stopped by SIGINT (Ctrl-C) between two files, the CDS lock
+       released
+  143  stopped by SIGTERM, likewise
+"""
 
 DIRECTIONS = {
-    # direction: (interface, past tense)
-    'export': (IExporter, 'Exported'),
-    'import': (IImporter, 'Imported'),
+    # direction: (interface, past tense, description)
+    'export': (IExporter, 'Exported',
+               'Export files from a spool to the CDS'),
+    'import': (IImporter, 'Imported',
+               'Import files from the CDS into a spool'),
 }
 
 
@@ -50,10 +63,15 @@ def parser(direction):
     the settings' fields, and those of the command line alone."""
     p = ArgumentParser(
         prog=f'cds-{direction}',
-        description=f'{direction.capitalize()} files between a spool and '
-        'the Content Drehscheibe (CDS). The password comes from '
-        f'--password-file or the environment variable '
-        f'{connection.PASSWORD_VARIABLE}, never from the command line.')
+        # Wrapped here: the formatter keeps the exit codes' lines as
+        # they are, and this text too.
+        description=textwrap.fill(
+            f'{DIRECTIONS[direction][2]} (CDS: the Content '
+            'Drehscheibe). The password comes from --password-file or '
+            f'the environment variable {connection.PASSWORD_VARIABLE}, '
+            'never from the command line.'),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = {'run': p, 'connection': p}
     for key in config.keys().values():
         if key.kind not in groups:
@@ -70,16 +88,19 @@ def parser(direction):
                    help='list what would be transferred; change nothing')
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument('-v', '--verbose', action='store_true',
-                           help='also log debugging details')
+                           help='also log debugging details: the FTP '
+                           'commands and replies of every connection')
     verbosity.add_argument('-q', '--quiet', action='store_true',
-                           help='log only warnings and errors')
+                           help='log only warnings and errors; a back-off '
+                           '(exit 75) only when the lock is older than '
+                           '--warn-lock-older-than')
     return p
 
 
 # How --help shows the value of an option, where its field does not say.
 METAVARS = {'spool': 'DIR', 'dir': 'DIR', 'protocol': 'NAME',
             'connections': 'N', 'break-lock-older-than': 'SECONDS',
-            'timeout': 'SECONDS'}
+            'warn-lock-older-than': 'SECONDS', 'timeout': 'SECONDS'}
 
 
 def _metavar(key):
@@ -95,8 +116,17 @@ def _help(key):
         text = f'set {key.name} to false: {text[0].lower()}{text[1:]}'
     if key.name == 'scheme':
         text += f'; known: {", ".join(connection.known_schemes())}'
-    if key.name in IConnectionSettings and key.field.default is not None:
-        text += f' (default {key.field.default})'
+    low, high = (getattr(key.field, 'min', None),
+                 getattr(key.field, 'max', None))
+    notes = []
+    if high is not None:
+        notes.append(f'{low}-{high}')
+    elif low is not None:
+        notes.append(f'at least {low}')
+    if key.field.default not in (None, False) and not key.inverted:
+        notes.append(f'default {key.field.default}')
+    if notes:
+        text += f' ({"; ".join(notes)})'
     return text[0].lower() + text[1:]
 
 
@@ -164,6 +194,23 @@ def transfer_for(direction, settings):
     return transfer
 
 
+def report(error, quiet, warn_lock_older_than):
+    """Log why the run ended with ``error``. A back-off is routine: a
+    WARNING, and nothing at all with -q (cron mails only what needs a
+    person), unless the other party's lock is older than
+    ``warn_lock_older_than`` seconds: then it may be forgotten, an ERROR."""
+    if error.exit_code != BACK_OFF:
+        log.error('%s', error)
+        return
+    age = getattr(error, 'lock_age', None)
+    if age is not None and age > warn_lock_older_than:
+        log.error('%s; it is %d seconds old', error, age)
+    elif quiet:
+        log.info('%s', error)
+    else:
+        log.warning('%s', error)
+
+
 def run(direction, argv=None):
     """Run one direction; returns the exit code."""
     # The factories registered by zeit.cds declare options of their own.
@@ -177,7 +224,7 @@ def run(direction, argv=None):
         print(f'cds-{direction}: error: {e}', file=sys.stderr)
         return USAGE_ERROR
     except CDSError as e:
-        log.error('%s', e)
+        report(e, args.quiet, settings.warn_lock_older_than)
         return e.exit_code
     with shutdown.graceful():
         try:
@@ -188,7 +235,7 @@ def run(direction, argv=None):
             with progress.bar_on_terminal(sys.stderr, transfer):
                 summary = transfer.run()
         except CDSError as e:
-            log.error('%s', e)
+            report(e, args.quiet, settings.warn_lock_older_than)
             return e.exit_code
     log.info('%s %s', DIRECTIONS[direction][1], summary)
     return FAILURE if summary.failures else 0

@@ -113,8 +113,7 @@ def read_section(path, section=None):
             f'Cannot read config file {path}: {e.strerror}') from e
     except configparser.Error as e:
         raise SettingsError(
-            f'Config file {path} is not valid: '
-            f'{str(e).splitlines()[0]}') from e
+            f'Config file {path} is not valid: {_ini_error(e)}') from e
     if section is None:
         if len(parser.sections()) != 1:
             raise SettingsError(
@@ -136,6 +135,18 @@ def read_section(path, section=None):
         except SettingsError as e:
             raise SettingsError(f'{where}: {e}') from None
     return found
+
+
+def _ini_error(error):
+    """What configparser's ``error`` says, in one line with its line
+    number (not the line: it may hold a password)."""
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return f'line {error.lineno}: a key before the first [section]'
+    if isinstance(error, configparser.ParsingError):
+        lineno = error.errors[0][0]
+        return f'line {lineno}: neither a [section] nor a key = value'
+    # DuplicateSectionError and the like name the line themselves.
+    return str(error).splitlines()[0]
 
 
 class Settings:
@@ -170,9 +181,15 @@ def settings(given):
     password read from its file or the environment."""
     _require(given, 'spool')
     spool = given['spool']
-    if not os.path.isdir(spool):
-        what = 'not a directory' if os.path.exists(spool) else 'missing'
-        raise SettingsError(f'Spool {spool} is {what}')
+    # A typo in a cron line must not "succeed" forever on a new folder.
+    if not given.get('prepare') and not os.path.isdir(
+            os.path.join(spool, 'new')):
+        what = ('missing' if not os.path.exists(spool)
+                else 'not a directory' if not os.path.isdir(spool)
+                else 'not a spool (it has no new/)')
+        raise SettingsError(
+            f'Spool {spool} is {what}: check the path, or create it with '
+            "--prepare (config key 'prepare')")
     known = keys()
     run = {known[key].name: value for key, value in given.items()
            if known[key].kind == 'run'}

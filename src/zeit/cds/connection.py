@@ -145,18 +145,26 @@ def _not_for(spell, key, scheme):
 
 
 def read_password(path):
-    """The password from the file ``path``, else from CDS_PASSWORD."""
+    """The password from the file ``path``, else from CDS_PASSWORD; an
+    empty one is a SettingsError (a file not filled in yet, a variable
+    set to nothing), not a login to try."""
     if path is None:
         try:
-            return os.environ[PASSWORD_VARIABLE]
+            password = os.environ[PASSWORD_VARIABLE]
         except KeyError:
             raise SettingsError(
                 'No password: use --password-file or set '
                 f'{PASSWORD_VARIABLE}') from None
-    try:
-        with open(path, encoding='utf-8') as f:
-            return f.read().rstrip('\r\n')
-    except (OSError, UnicodeDecodeError) as e:
-        reason = getattr(e, 'strerror', None) or 'not UTF-8 text'
-        raise SettingsError(
-            f'Cannot read password file {path}: {reason}') from e
+        where = f'the environment variable {PASSWORD_VARIABLE}'
+    else:
+        try:
+            with open(path, encoding='utf-8') as f:
+                password = f.read().rstrip('\r\n')
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, 'strerror', None) or 'not UTF-8 text'
+            raise SettingsError(
+                f'Cannot read password file {path}: {reason}') from e
+        where = f'the password file {path}'
+    if not password:
+        raise SettingsError(f'Empty password in {where}')
+    return password

@@ -347,6 +347,11 @@ class ICommandLineSettings(zope.interface.Interface):
         title='Spool', required=False,
         description='The gocept.filestore spool folder.')
 
+    prepare = zope.schema.Bool(
+        title='Prepare', required=False, default=False,
+        description='Create the spool (its folder and tmp, new, cur) when '
+        'it is missing; else a folder that is not a spool is an error.')
+
     logfile = zope.configuration.fields.Path(
         title='Log file', required=False,
         description='Log here too; the file is reopened when logrotate '
@@ -356,6 +361,13 @@ class ICommandLineSettings(zope.interface.Interface):
         title='Break locks older than', min=0, required=False,
         description='Remove any CDS lock older than this many seconds, '
         'whoever holds it.')
+
+    warn_lock_older_than = zope.schema.Int(
+        title='Warn of locks older than', min=0, required=False,
+        default=1800,
+        description='With -q a back-off is silent unless the lock of the '
+        'other party is older than this many seconds: then it is an '
+        'ERROR.')
 
     zcml = zope.configuration.fields.Path(
         title='ZCML', required=False,
@@ -399,8 +411,9 @@ class ITransfer(zope.interface.Interface):
     def plan():
         """The names ``run`` would transfer now, in order.
 
-        It connects, to check the settings, but takes no lock and
-        changes nothing, locally or remotely.
+        It connects, to check the settings, and checks the CDS locks as
+        ``run`` would (raising RemoteLocked where it would back off), but
+        takes no lock and changes nothing, locally or remotely.
         """
 
 
@@ -529,3 +542,6 @@ class RemoteLocked(RemoteError):
     """Somebody else holds a CDS lock file."""
 
     exit_code = 75
+    # How many seconds ago, at least, the lock file was written, by the
+    # server clock a run checked; None when unknown.
+    lock_age = None

@@ -33,9 +33,10 @@ def ensure_configured():
 
 
 def open_spool(store_dir):
-    """The ISpool for the folder ``store_dir``, which must exist."""
-    if not os.path.isdir(store_dir):
-        raise LocalFileError(f'Spool {store_dir} is not a directory')
+    """The ISpool for the folder ``store_dir``, prepared as the original
+    did: the folder and its tmp, new and cur are made where missing. (The
+    command line refuses a folder that is not a spool unless asked to
+    prepare it: see zeit.cds.config.)"""
     store = gocept.filestore.filestore.FileStore(store_dir)
     with reported_as(LocalFileError, f'Cannot prepare spool {store_dir}'):
         store.prepare()
@@ -64,7 +65,12 @@ def connection(name):
 def load_zcml(path):
     """Load a site's ZCML file, which includes zeit.cds."""
     try:
-        zope.configuration.xmlconfig.file(os.path.abspath(path))
+        with reported_as(SettingsError, f'Cannot load ZCML {path}'):
+            zope.configuration.xmlconfig.file(os.path.abspath(path))
+    except zope.configuration.xmlconfig.ZopeSAXParseException as e:
+        # Its own text shows the open file's repr; the parser's error
+        # names file, line and column.
+        raise SettingsError(f'Cannot load ZCML {path}: {e.evalue}') from e
     except zope.configuration.exceptions.ConfigurationError as e:
         # zope.configuration's messages span lines; cron mails want one.
         raise SettingsError(

@@ -6,11 +6,13 @@ import contextlib
 import datetime
 import os
 import signal
+import ssl
 import sys
 import tempfile
 import threading
 
 import pyftpdlib.authorizers
+import pyftpdlib.filesystems
 import pyftpdlib.handlers
 import pyftpdlib.ioloop
 import pyftpdlib.servers
@@ -21,10 +23,47 @@ from zeit.cds import values
 from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import SettingsError
+from zeit.cds.oserrors import reported_as
+from zeit.cds.targets.ftps import ssl_reason
 
 # Every permission, including MFMT and SITE CHMOD, so the server never
 # stands in the way of a client.
 ALL_PERMISSIONS = 'elradfmwMT'
+
+
+class LineSafeFilesystem(pyftpdlib.filesystems.AbstractedFS):
+    """pyftpdlib's file system view, with every name listed on one line:
+    a line break in a name (CR or LF) is listed as NUL, which no file
+    system name holds, as BSD's ftpd does with LF. Else such a name comes
+    out as two names that are not there, and a client stumbles over them
+    on every run; so it sees the odd name whole (zeit.cds refuses it
+    alone)."""
+
+    def __init__(self, root, cmd_channel):
+        super().__init__(root, cmd_channel)
+        # The real path of each path listed otherwise: the listings look
+        # each name up again, as listed.
+        self._listed_as = {}
+
+    def listdir(self, path):
+        listed = []
+        self._listed_as.clear()
+        for name in super().listdir(path):
+            shown = name.replace('\r', '\0').replace('\n', '\0')
+            if shown != name:
+                self._listed_as[os.path.join(path, shown)] = os.path.join(
+                    path, name)
+            listed.append(shown)
+        return listed
+
+    def _real(self, path):
+        return self._listed_as.get(path, path)
+
+    def stat(self, path):
+        return super().stat(self._real(path))
+
+    def lstat(self, path):
+        return super().lstat(self._real(path))
 
 
 class EmbeddedServer:
@@ -42,9 +81,12 @@ class EmbeddedServer:
         # A subclass per server, so that the caller's class stays as it was.
         # Names that are not UTF-8 are kept as the bytes they are, in
         # commands and in listings, as the file system keeps them.
+        defaults = {'unicode_errors': 'surrogateescape'}
+        if handler.abstracted_fs is pyftpdlib.filesystems.AbstractedFS:
+            # Not where a handler brings a view of its own.
+            defaults['abstracted_fs'] = LineSafeFilesystem
         handler = type(handler.__name__, (handler,), dict(
-            {'unicode_errors': 'surrogateescape'}, **handler_options,
-            authorizer=authorizer))
+            defaults, **handler_options, authorizer=authorizer))
         self.root = root
         self._server = pyftpdlib.servers.FTPServer(
             (host, port), handler, ioloop=pyftpdlib.ioloop.IOLoop())
@@ -103,8 +145,7 @@ def make_certificate(folder, hosts=('localhost', '127.0.0.1', '::1'),
         # An hour's grace for clocks that are a little behind.
         not_before=now - datetime.timedelta(hours=1),
         not_after=now + datetime.timedelta(days=days))
-    result = Certificate(*(os.path.join(folder, name) for name in
-                           ['cert.pem', 'key.pem', 'ca.pem']))
+    result = certificate_files(folder)
     _write(result.certfile, leaf.cert_chain_pems[0].bytes(), 0o644)
     _write(result.keyfile, leaf.private_key_pem.bytes(), 0o600)
     _write(result.ca_file, ca.cert_pem.bytes(), 0o644)
@@ -144,33 +185,73 @@ def parser():
                    help='insist on explicit TLS (FTPS) for logins and data')
     p.add_argument('--certfile', help='the certificate (PEM) for --tls')
     p.add_argument('--keyfile', help='its private key (PEM)')
+    p.add_argument('--tls-dir', metavar='DIR',
+                   help='for --tls without --certfile: the folder for '
+                   'the certificate, its key and the CA file for clients, '
+                   'made there once, kept and used by later starts (by '
+                   'default they are made in a temporary folder, removed '
+                   'when the server stops)')
     return p
 
 
-def tls_options(args):
+def tls_options(args, scratch):
     """The handler options for --tls; without --certfile a certificate is
-    made, with its CA file beside it, in a new folder outside the root."""
+    made, with its CA file beside it, in --tls-dir or else in a new
+    folder in the context manager ``scratch`` (removed on exit)."""
     if not args.tls:
-        if args.certfile or args.keyfile:
-            raise SettingsError('--certfile and --keyfile need --tls')
+        if args.certfile or args.keyfile or args.tls_dir:
+            raise SettingsError('--certfile, --keyfile and --tls-dir '
+                                'need --tls')
         return {}
     if bool(args.certfile) != bool(args.keyfile):
         raise SettingsError('--certfile and --keyfile go together')
+    if args.certfile and args.tls_dir:
+        raise SettingsError('--tls-dir is where a certificate is made: '
+                            'not with --certfile')
     certfile, keyfile = args.certfile, args.keyfile
     if certfile is None:
-        folder = tempfile.mkdtemp(prefix='cds-server-tls-')
-        made = make_certificate(
-            folder, hosts=tuple(dict.fromkeys(
-                (args.host, 'localhost', '127.0.0.1', '::1'))))
+        made = _certificate_in(args.tls_dir or scratch.enter_context(
+            tempfile.TemporaryDirectory(prefix='cds-server-tls-')), args.host)
         certfile, keyfile = made.certfile, made.keyfile
-        print(f'Made a certificate for {args.host}; clients trust it with '
-              f'--ca-file {made.ca_file}', flush=True)
-    for path in (certfile, keyfile):
-        if not os.access(path, os.R_OK):
-            raise SettingsError(f'Cannot read {path}')
+        print(f'TLS certificate in {os.path.dirname(made.certfile)}; '
+              f'clients trust it with --ca-file {made.ca_file}', flush=True)
+    _check_certificate(certfile, keyfile)
     return dict(handler=pyftpdlib.handlers.TLS_FTPHandler,
                 certfile=certfile, keyfile=keyfile,
                 tls_control_required=True, tls_data_required=True)
+
+
+def certificate_files(folder):
+    """The Certificate that ``make_certificate`` writes into ``folder``."""
+    return Certificate(*(os.path.join(folder, name) for name in
+                         ['cert.pem', 'key.pem', 'ca.pem']))
+
+
+def _certificate_in(folder, host):
+    """The Certificate in ``folder``: the one made there before, which
+    clients may trust already, else a new one for ``host``."""
+    kept = certificate_files(folder)
+    if all(os.path.exists(path) for path in kept):
+        return kept
+    with reported_as(SettingsError, f'Cannot make a certificate in {folder}'):
+        os.makedirs(folder, exist_ok=True)
+        return make_certificate(folder, hosts=tuple(dict.fromkeys(
+            (host, 'localhost', '127.0.0.1', '::1'))))
+
+
+def _check_certificate(certfile, keyfile):
+    """Load the pair as the server will, so that a bad one is a usage
+    error now, not a traceback at the first login."""
+    for option, path in (('--certfile', certfile), ('--keyfile', keyfile)):
+        if not os.access(path, os.R_OK):
+            raise SettingsError(f'Cannot read {option} {path}')
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            certfile, keyfile)
+    except OSError as e:  # ssl.SSLError too
+        raise SettingsError(
+            f'Cannot use --certfile {certfile} with --keyfile {keyfile} '
+            f'(a PEM certificate and its key): {ssl_reason(e)}') from None
 
 
 def port_number(value):
@@ -181,27 +262,37 @@ def port_number(value):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    try:
-        if not os.path.isdir(args.root):
-            raise SettingsError(f'Root {args.root} is not a directory')
-        password = connection.read_password(args.password_file)
-        server = EmbeddedServer(args.root, args.user, password,
-                                host=args.host, port=port_number(args.port),
-                                **tls_options(args))
-    except SettingsError as e:
-        print(f'cds-server: error: {e}', file=sys.stderr)
-        sys.exit(e.exit_code)
-    except OSError as e:
-        print(f'cds-server: error: cannot listen on {args.host} port '
-              f'{args.port}: {e.strerror}', file=sys.stderr)
-        sys.exit(1)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *ignored: stop.set())
-    with server:
-        scheme = 'ftps' if args.tls else 'ftp'
-        print(f'Serving {args.root} at {scheme}://{server.host}:'
-              f'{server.port}/ for user {args.user}; stop with Ctrl-C',
-              flush=True)
-        stop.wait()
+    with contextlib.ExitStack() as scratch:
+        try:
+            server = _server(args, scratch)
+        except SettingsError as e:
+            print(f'cds-server: error: {e}', file=sys.stderr)
+            sys.exit(e.exit_code)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *ignored: stop.set())
+        with server:
+            scheme = 'ftps' if args.tls else 'ftp'
+            print(f'Serving {args.root} at {scheme}://{server.host}:'
+                  f'{server.port}/ for user {args.user}; stop with Ctrl-C',
+                  flush=True)
+            stop.wait()
     print('Stopped', flush=True)
+
+
+def _server(args, scratch):
+    """The EmbeddedServer the arguments ask for; SettingsError when they
+    do not make sense or the port cannot be had."""
+    if not os.path.isdir(args.root):
+        raise SettingsError(f'Root {args.root} is not a directory')
+    password = connection.read_password(args.password_file)
+    options = tls_options(args, scratch)
+    port = port_number(args.port)
+    try:
+        return EmbeddedServer(args.root, args.user, password,
+                              host=args.host, port=port, **options)
+    except OSError as e:
+        # pyftpdlib raises some without an errno: its text is the reason.
+        raise SettingsError(
+            f'Cannot listen on {args.host} port {args.port}: '
+            f'{e.strerror or e}') from None

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 TOOL = 'zeit.cds'
 
+# What a run does about a lock file that may go, as its log line says.
+DOING = {'take over': 'Taking over', 'break': 'Breaking'}
+
 
 @dataclasses.dataclass(frozen=True)
 class LockOwner:
@@ -239,39 +242,68 @@ class RemoteLock:
                 # Nothing there: no store of ours left anything.
                 self.notes.locks.pop(lock, None)
 
+    def check(self):
+        """Raise RemoteLocked when ``acquire`` would, and say (at INFO)
+        which lock files it would remove; reading only: nothing is
+        removed, stored or noted (as for a dry run)."""
+        present = self.target.names()
+        for lock in names.LOCKS:
+            if lock in present:
+                verdict = self._judge(lock)
+                if verdict is not None:
+                    log.info('Would %s %s', *verdict)
+
     def _clear(self, lock):
+        verdict = self._judge(lock)
+        if verdict is not None:
+            action, what = verdict
+            log.warning('%s %s', DOING[action], what)
+            _remove(self.target, lock)
+            # Gone: nothing of a store of ours is left there.
+            self.notes.locks.pop(lock, None)
+
+    def _judge(self, lock):
+        """What to do about the lock file ``lock``, as (action, what):
+        an action of DOING, and which lock, whose, for a log line; None
+        when it is this process's own. Raises RemoteLocked when it holds.
+        Reads only."""
         content = self._content(lock)
         owner = None if content is None else LockOwner.parse(content)
         if owner is not None and owner.same_process(self.owner):
-            return
+            return None
         if self._left_by_us(lock, content):
-            log.warning('Taking over lock file %s that a failed store of '
-                        'this spool left (%s)', lock, _described(content))
-            _remove(self.target, lock)
-            del self.notes.locks[lock]
-            return
+            return 'take over', (
+                f'lock file {lock} that a failed store of this spool left '
+                f'({_described(content)})')
         if owner is not None and owner.left_behind_by_us(self.spool.path):
-            log.warning(
-                'Taking over lock file %s left behind by a killed run (%s)',
-                lock, owner)
-            _remove(self.target, lock)
-            return
+            return 'take over', (
+                f'lock file {lock} left behind by a killed run ({owner})')
         holder = owner or 'held by another party'
+        age = self._age_if_known(lock)
         if self.break_older_than is not None:
-            age = self.age(lock)
             if age is None:
                 log.warning(
                     'Not breaking lock file %s (%s): its age is unknown, '
                     'as %s; remove it by hand if its holder is gone',
-                    lock, holder, self.notes.clock.doubt)
+                    lock, holder, self.notes.clock.doubt
+                    or 'the server did not tell when it was written')
             elif age > self.break_older_than:
-                log.warning('Breaking lock file %s, %d seconds old (%s)',
-                            lock, age, holder)
-                _remove(self.target, lock)
-                return
-        raise RemoteLocked(
+                return 'break', (
+                    f'lock file {lock}, {int(age)} seconds old ({holder})')
+        locked = RemoteLocked(
             f'CDS directory {self.target.directory} is locked: '
             f'lock file {lock!r} exists ({holder})')
+        locked.lock_age = age
+        raise locked
+
+    def _age_if_known(self, lock):
+        """``age``, or None when the server cannot tell it."""
+        try:
+            return self.age(lock)
+        except ConnectionLost:
+            raise
+        except RemoteError:
+            return None  # No MDTM, or the lock went meanwhile.
 
     def age(self, lock):
         """How many seconds ago, at least, the lock file ``lock`` was

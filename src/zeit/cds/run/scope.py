@@ -17,14 +17,17 @@ def lock_scope(spool, lock, reconnect, directory_label, *, dry_run=False):
     ReconnectPolicy) takes the lock again whenever it reconnects that
     target. ``directory_label`` names the remote directory in the log.
 
-    A dry run only connects: it holds no lock and writes nothing.
+    A dry run only connects and checks the locks as the run would
+    (RemoteLock.check): it holds no lock and writes nothing.
     """
     with contextlib.ExitStack() as stack:
         if not dry_run:
             stack.enter_context(spool.locked())
         stack.enter_context(connected(lock.target, directory_label))
         log.info('Accessed filestore %s', spool.path)
-        if not dry_run:
+        if dry_run:
+            reconnect.attempt(lock.check, target=lock.target)
+        else:
             stack.enter_context(locked(lock, reconnect))
         yield
 

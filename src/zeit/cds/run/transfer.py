@@ -33,7 +33,8 @@ class Run:
     work that need the connection and survives a dropped connection; the
     report's verbs count and announce what the run does.
 
-    A dry run only connects: it holds no lock, writes nothing and
+    A dry run only connects and checks the CDS locks (raising
+    RemoteLocked as the run would): it holds no lock, writes nothing and
     announces nothing.
     """
 

@@ -11,6 +11,7 @@ import copy
 import datetime
 import ftplib
 import io
+import itertools
 
 import zope.interface
 
@@ -119,6 +120,9 @@ class FTPTarget:
         # The identities of the files of the last MLSD listing.
         self._listed = {}
         self.progress = None
+        # Names this connection in debug lines; its twins count on.
+        self.label = '1'
+        self._labels = itertools.count(2)
 
     @property
     def description(self):
@@ -130,6 +134,7 @@ class FTPTarget:
     def another(self):
         twin = copy.copy(self)
         twin._ftp = None
+        twin.label = str(next(self._labels))
         return twin
 
     def _new_session(self):
@@ -161,6 +166,7 @@ class FTPTarget:
     def connect(self):
         self._ftp = self._new_session()
         self._ftp.habits = self._habits
+        self._ftp.label = self.label
         try:
             with self._translated(
                     ConnectError, f'Cannot connect to CDS FTP server at '

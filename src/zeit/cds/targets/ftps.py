@@ -27,8 +27,10 @@ Pure-FTPd then took that much longer for every single upload.
 import contextlib
 import ftplib
 import logging
+import re
 import socket
 import ssl
+import threading
 
 import zope.interface
 
@@ -44,13 +46,14 @@ from zeit.cds.targets.session import Session
 log = logging.getLogger(__name__)
 
 
-def _ssl_reason(error):
+def ssl_reason(error):
     """What went wrong with TLS, in words, without OpenSSL's source line."""
     if isinstance(error, ssl.SSLCertVerificationError):
         return error.verify_message
     if getattr(error, 'reason', None):
         return error.reason.replace('_', ' ').lower()
-    return _printable(error.strerror or error)
+    return _printable(re.sub(r'\s*\(_ssl\.c:\d+\)$', '',
+                             str(error.strerror or error)))
 
 
 @contextlib.contextmanager
@@ -63,10 +66,10 @@ def _tls_translated(session, refusal, doing):
         yield
     except ssl.SSLCertVerificationError as e:
         raise TLSError(f'TLS certificate of host {host} not trusted: '
-                       f'{_ssl_reason(e)}') from e
+                       f'{ssl_reason(e)}') from e
     except ssl.SSLError as e:
         raise TLSError(f'TLS handshake with host {host} failed: '
-                       f'{_ssl_reason(e)}') from e
+                       f'{ssl_reason(e)}') from e
     except TimeoutError as e:
         raise no_answer(session, doing) from e
     except ftplib.Error as e:
@@ -162,7 +165,7 @@ def tls_context(*, ca_file=None, verify=True):
         context = ssl.create_default_context(cafile=ca_file)
     except OSError as e:  # ssl.SSLError too
         raise SettingsError(
-            f'Cannot use CA file {ca_file}: {_ssl_reason(e)}') from e
+            f'Cannot use CA file {ca_file}: {ssl_reason(e)}') from e
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -182,7 +185,8 @@ class FTPSTarget(FTPTarget):
       checked (the default, True). False is the "insecure skip verify"
       choice, for test servers only: the connection is still encrypted,
       but anybody in between can pose as the server and learn the
-      password. Every connect then logs a WARNING.
+      password. The first connect then logs a WARNING (a twin's
+      connect, see ``another``, does not).
 
     Raises SettingsError at once when ``ca_file`` cannot be used.
     """
@@ -195,6 +199,9 @@ class FTPSTarget(FTPTarget):
         self.ca_file = ca_file
         self.verify = verify
         self._context = tls_context(ca_file=ca_file, verify=verify)
+        # Taken by the first connect that warns of verify=False; shared
+        # with the twins, so a run warns once, whatever its connections.
+        self._warned = threading.Lock()
 
     @property
     def description(self):
@@ -209,7 +216,7 @@ class FTPSTarget(FTPTarget):
             context=self._context, timeout=self.timeout, encoding='utf-8')
 
     def connect(self):
-        if not self.verify:
+        if not self.verify and self._warned.acquire(blocking=False):
             log.warning(
                 'TLS certificate verification is OFF for host %s: the '
                 'connection is encrypted, but the server is not '

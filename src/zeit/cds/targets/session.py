@@ -16,6 +16,8 @@ import ftplib
 import logging
 import socket
 
+from zeit.cds import names
+
 log = logging.getLogger(__name__)
 
 # Replies to a command that a server may give only because it arrived
@@ -54,9 +56,26 @@ def _errors(replies):
     return sum(isinstance(reply, ftplib.Error) for reply in replies)
 
 
+def _masked(command):
+    """``command`` as a debug line shows it: without a password."""
+    verb, sep, argument = command.partition(' ')
+    if verb.upper() in ('PASS', 'ACCT') and sep:
+        return f'{verb} ****'
+    return command
+
+
 class Session(ftplib.FTP):
 
     habits = None  # the target gives each session its server's Habits
+    # Names the connection in debug lines; the target numbers its own.
+    label = '1'
+    # Whether the commands and replies are logged (at DEBUG, with -v);
+    # decided once per session, so that a normal run pays nothing.
+    _wire = False
+
+    def _show(self, arrow, line):
+        # Names from the server are untrusted: escaped where odd.
+        log.debug('FTP %s%s %s', self.label, arrow, names.shown(line))
 
     def send_all(self, commands):
         """Send ``commands`` in one write, as one would type them."""
@@ -66,6 +85,9 @@ class Session(ftplib.FTP):
             if '\r' in command or '\n' in command:
                 raise ftplib.error_perm(
                     f'501 a line break in {command.split()[0]} refused')
+        if self._wire:
+            for command in commands:
+                self._show('>', _masked(command))
         self.sock.sendall(''.join(
             f'{command}\r\n' for command in commands).encode(
                 self.encoding, 'surrogateescape'))
@@ -83,7 +105,14 @@ class Session(ftplib.FTP):
             # after AUTH TLS.
             self.file = self.sock.makefile(
                 'r', encoding=self.encoding, errors='surrogateescape')
-        return super().getline()
+        line = super().getline()
+        if self._wire:
+            self._show('<', line)
+        return line
+
+    def connect(self, *args, **kw):
+        self._wire = log.isEnabledFor(logging.DEBUG)
+        return super().connect(*args, **kw)
 
     def pipeline(self, commands):
         """Send ``commands`` at once and read their replies in order.

@@ -122,14 +122,48 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertIn('INFO Exported 2 files', lines[-3])
         self.assertIn('ERROR CDS FTP server refused login', lines[-1])
 
+    def test_verbose_shows_the_ftp_conversation_without_the_password(self):
+        zeit.cds.testing.make_spool(self.store_dir, {
+            f'file-{i}': b'x' for i in range(8)})
+        result = self.cds(*self.options(connections='2'), '-v')
+        self.assertExit(0, result)
+        lines = result.stderr.splitlines()
+        self.assertIn('FTP 1> USER test', lines)
+        self.assertIn('FTP 1> PASS ****', lines)
+        self.assertIn('FTP 1< 230 Login successful.', lines)
+        self.assertIn('FTP 2> PASS ****', lines)
+        self.assertTrue(any(line.startswith('FTP 2> STOR ')
+                            for line in lines), result.stderr)
+        self.assertNotIn('testpw', result.stderr)
+        # Without -v not a line of it.
+        zeit.cds.testing.make_spool(self.store_dir, {'c-file': b'c'})
+        result = self.cds(*self.options())
+        self.assertExit(0, result)
+        self.assertNotIn('FTP 1', result.stderr)
+
+    def test_help_tells_the_exit_codes_and_ranges(self):
+        for script, description in [
+                ('cds-export', 'Export files from a spool to the CDS'),
+                ('cds-import', 'Import files from the CDS into a spool')]:
+            with self.subTest(script):
+                result = self.cds('--help', script=script)
+                self.assertExit(0, result)
+                text = ' '.join(result.stdout.split())
+                self.assertIn(description, text)
+                for code in ['0', '1', '2', '75', '130', '143']:
+                    self.assertRegex(result.stdout, rf'\n +{code} ')
+                self.assertIn('--connections N how many transfers run at '
+                              'once; 1 keeps the files, and the log lines, '
+                              'in their order (1-16; default 4)', text)
+                self.assertIn('(at least 1; default 60)', text)
+                self.assertIn('(1-65535; default 21)', text)
+
     def test_quiet_shows_only_trouble(self):
         result = self.cds(*self.options(), '-q')
         self.assertExit(0, result)
         self.assertEqual('', result.stderr)
 
     def test_dry_run_changes_nothing(self):
-        with open(os.path.join(self.server.root, 'read'), 'w') as f:
-            f.write('partner reading\n')
         before = tree(self.store_dir), tree(self.server.root)
         result = self.cds(*self.options(), '--dry-run')
         self.assertExit(0, result)
@@ -137,6 +171,49 @@ class ExportCommandTest(CommandLineTestCase):
                                   tree(self.server.root)))
         self.assertIn('Would export file a-file\n'
                       'Would export file b.xml\n', result.stderr)
+
+    def test_dry_run_backs_off_as_the_run_would(self):
+        for lock in names.LOCKS:
+            with self.subTest(lock):
+                path = os.path.join(self.server.root, lock)
+                with open(path, 'w') as f:
+                    f.write('partner\n')
+                try:
+                    self.assertBacksOffDry(lock)
+                finally:
+                    os.remove(path)
+
+    def assertBacksOffDry(self, lock):
+        before = tree(self.store_dir), tree(self.server.root)
+        dry = self.cds(*self.options(), '--dry-run')
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        real = self.cds(*self.options())
+        self.assertExit(75, dry)
+        self.assertExit(75, real)
+        self.assertEqual(real.stderr.splitlines()[-1],
+                         dry.stderr.splitlines()[-1])
+        self.assertIn(f"lock file '{lock}' exists",
+                      dry.stderr.splitlines()[-1])
+        self.assertNotIn('Would export', dry.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_dry_run_says_what_it_would_take_over(self):
+        # A lock a killed run of this spool left: the run takes it over,
+        # the dry run says so and leaves it.
+        from zeit.cds.run.lock import LockOwner
+        owner = LockOwner.this_process(self.store_dir)
+        dead = LockOwner(owner.host, 2 ** 22 + 1, owner.spool, owner.time)
+        path = os.path.join(self.server.root, names.WRITE_LOCK)
+        with open(path, 'wb') as f:
+            f.write(dead.dumps())
+        result = self.cds(*self.options(), '--dry-run')
+        self.assertExit(0, result)
+        self.assertIn('\nWould take over lock file write left behind '
+                      'by a killed run', result.stderr)
+        self.assertIn('Would export file a-file', result.stderr)
+        with open(path, 'rb') as f:
+            self.assertEqual(dead.dumps(), f.read())
 
     def config(self, directory, more=''):
         return self.write('cds.ini', f'''\
@@ -207,9 +284,48 @@ class ExitCodeTest(CommandLineTestCase):
             f.write('partner reading\n')
         result = self.cds(*self.options())
         self.assertExit(75, result)
-        self.assertIn("ERROR: CDS directory / is locked: lock file 'read'",
-                      result.stderr)
+        # Routine for cron: a warning, no error.
+        self.assertEqual(
+            "WARNING: CDS directory / is locked: lock file 'read' exists "
+            "(held by another party)", result.stderr.splitlines()[-1])
+        self.assertNotIn('ERROR', result.stderr)
         self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_quiet_back_off_is_silent_until_the_lock_is_old(self):
+        # A run that gets the lock checks the server's clock: lock ages
+        # are known from then on.
+        self.assertExit(0, self.cds(*self.options(), script='cds-import'))
+        lock = os.path.join(self.server.root, names.READ_LOCK)
+        with open(lock, 'w') as f:
+            f.write('partner reading\n')
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
+        an_hour_ago = time.time() - 3600
+        os.utime(lock, (an_hour_ago, an_hour_ago))
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertRegex(
+            result.stderr, r"^ERROR: CDS directory / is locked: lock file "
+            r"'read' exists \(held by another party\); it is 3\d\d\d "
+            r"seconds old\n$")
+        result = self.cds(*self.options(), '-q',
+                          '--warn-lock-older-than', '7200')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_quiet_back_off_of_an_unknown_age_is_silent(self):
+        # No run has checked the server's clock: the age is unknown, and
+        # not taken for old.
+        lock = os.path.join(self.server.root, names.READ_LOCK)
+        with open(lock, 'w') as f:
+            f.write('partner reading\n')
+        a_day_ago = time.time() - 86400
+        os.utime(lock, (a_day_ago, a_day_ago))
+        result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
 
     def test_old_lock_is_broken_only_when_asked(self):
         # A run that gets the lock checks the server's clock, for the
@@ -231,8 +347,14 @@ class ExitCodeTest(CommandLineTestCase):
         with FileStoreSpool(store).locked():
             result = self.cds(*self.options())
         self.assertExit(75, result)
-        self.assertIn(f'ERROR: Spool {self.store_dir} is busy',
-                      result.stderr)
+        self.assertEqual(f'WARNING: Spool {self.store_dir} is busy: '
+                         'another run holds '
+                         f'{os.path.join(self.store_dir, "cds.lock")}\n',
+                         result.stderr)
+        with FileStoreSpool(store).locked():
+            result = self.cds(*self.options(), '-q')
+        self.assertExit(75, result)
+        self.assertEqual('', result.stderr)
         self.assertEqual([], os.listdir(self.server.root))
 
     def test_failures_are_1(self):
@@ -280,6 +402,50 @@ class ExitCodeTest(CommandLineTestCase):
                          *self.options(spool=a_file))
         self.assertFails(2, 'Spool /nonexistent is missing',
                          *self.options(spool='/nonexistent'))
+        self.assertFails(2, 'nope.zcml: No such file or directory',
+                         '--zcml', 'nope.zcml', '--connection', 'a',
+                         '--spool', self.store_dir)
+
+    def test_an_empty_password_is_2(self):
+        empty = self.write('empty', '\n')
+        self.assertFails(2, f'Empty password in the password file {empty}',
+                         *self.options(**{'password-file': empty}))
+        self.assertFails(2, 'Empty password in the environment variable '
+                         'CDS_PASSWORD', *self.options(**{'password-file':
+                                                          None}),
+                         env={'CDS_PASSWORD': ''})
+        self.assertEqual([], os.listdir(self.server.root))
+
+    def test_a_folder_that_is_no_spool_is_2_unless_prepare(self):
+        folder = os.path.join(self.scratch, 'typo')
+        os.mkdir(folder)
+        for script in ['cds-export', 'cds-import']:
+            with self.subTest(script):
+                result = self.cds(*self.options(spool=folder), script=script)
+                self.assertExit(2, result)
+                self.assertEqual(
+                    f'{script}: error: Spool {folder} is not a spool (it '
+                    'has no new/): check the path, or create it with '
+                    "--prepare (config key 'prepare')\n", result.stderr)
+                self.assertEqual([], os.listdir(folder))
+        result = self.cds(*self.options(spool=folder), '--prepare')
+        self.assertExit(0, result)
+        self.assertIn('Exported 0 files', result.stderr)
+        self.assertLessEqual({'tmp', 'new', 'cur'}, set(os.listdir(folder)))
+        # Missing altogether: made, from a config file too.
+        missing = os.path.join(self.scratch, 'new-spool')
+        config = self.write('cds.ini', f'''\
+[partner-a]
+spool = {missing}
+prepare = yes
+host = {self.server.host}
+port = {self.server.port}
+user = test
+password-file = {self.password_file}
+''')
+        result = self.cds('--config', config, script='cds-import')
+        self.assertExit(0, result)
+        self.assertLessEqual({'tmp', 'new', 'cur'}, set(os.listdir(missing)))
 
     def test_config_errors_are_2(self):
         config = self.write('cds.ini', '[partner-a]\nhost = h\n'
@@ -293,7 +459,12 @@ class ExitCodeTest(CommandLineTestCase):
         self.assertFails(2, 'Cannot read config file /nonexistent',
                          '--config', '/nonexistent')
         broken = self.write('broken.ini', 'no section here\n')
-        self.assertFails(2, f'Config file {broken} is not valid',
+        self.assertFails(2, f'Config file {broken} is not valid: line 1: '
+                         'a key before the first [section]',
+                         '--config', broken)
+        broken = self.write('broken.ini', '[a]\nhost = h\nuser u\n')
+        self.assertFails(2, f'Config file {broken} is not valid: line 3: '
+                         'neither a [section] nor a key = value',
                          '--config', broken)
 
     def test_unknown_protocol_is_2_and_names_the_known_ones(self):
@@ -396,12 +567,24 @@ class ImportCommandTest(CommandLineTestCase):
                          r'^Imported 2 files, 7 bytes, ')
 
     def test_dry_run_changes_nothing(self):
-        self.offer({'bar.xml': b'bar', 'read': b'partner\n'})
+        self.offer({'bar.xml': b'bar', '.cds-partial.foo.xml': b'f'})
         before = tree(self.store_dir), tree(self.server.root)
         result = self.cds(*self.options(), '--dry-run', script='cds-import')
         self.assertExit(0, result)
         self.assertIn('Would import file bar.xml\n', result.stderr)
-        self.assertNotIn('Would import file read', result.stderr)
+        self.assertNotIn('foo.xml', result.stderr)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+
+    def test_dry_run_under_a_foreign_lock_is_75(self):
+        self.offer({'bar.xml': b'bar', 'read': b'partner\n'})
+        before = tree(self.store_dir), tree(self.server.root)
+        result = self.cds(*self.options(), '--dry-run', script='cds-import')
+        self.assertExit(75, result)
+        self.assertEqual(
+            "WARNING: CDS directory / is locked: lock file 'read' exists "
+            "(held by another party)", result.stderr.splitlines()[-1])
+        self.assertNotIn('Would import', result.stderr)
         self.assertEqual(before, (tree(self.store_dir),
                                   tree(self.server.root)))
 
@@ -431,11 +614,16 @@ class TLSCommandTest(CommandLineTestCase):
         self.assertEqual([], os.listdir(self.server.root))
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
-    def test_insecure_skip_verify_warns(self):
-        result = self.cds(*self.options(), '--tls', '--insecure-skip-verify')
+    def test_insecure_skip_verify_warns_once_per_run(self):
+        zeit.cds.testing.make_spool(self.store_dir, {
+            f'file-{i}': b'x' for i in range(8)})
+        result = self.cds(*self.options(connections='4'), '--tls',
+                          '--insecure-skip-verify', '-v')
         self.assertExit(0, result)
-        self.assertIn('WARNING: TLS certificate verification is OFF',
-                      result.stderr)
+        # Four connections, one warning.
+        self.assertEqual(4, result.stderr.count('> PASS ****'))
+        self.assertEqual(1, result.stderr.count(
+            'WARNING: TLS certificate verification is OFF'))
 
     def test_tls_asked_of_a_plain_server_is_1(self):
         server = zeit.cds.testing.server_for(self)
@@ -506,6 +694,23 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
         self.assertIn("Invalid value for 'port'", result.stderr)
 
+    def test_zcml_that_is_not_xml_is_one_line_and_2(self):
+        site = self.write('site.zcml', '<configure\n<oops')
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir)
+        self.assertExit(2, result)
+        self.assertEqual(
+            f'cds-export: error: Cannot load ZCML {site}: {site}:2:0: not '
+            'well-formed (invalid token)\n', result.stderr)
+
+    def test_a_ca_file_that_cannot_be_used_is_one_line_and_2(self):
+        result = self.cds(*self.options(), '--tls', '--ca-file',
+                          '/nonexistent')
+        self.assertExit(2, result)
+        self.assertEqual('cds-export: error: Cannot use CA file '
+                         '/nonexistent: No such file or directory\n',
+                         result.stderr)
+
     def test_connection_settings_come_from_zcml_only(self):
         site = self.site(scheme='file', directory=self.scratch)
         result = self.cds('--zcml', site, '--connection', 'partner-a',
@@ -537,17 +742,17 @@ class ZCMLCommandTest(CommandLineTestCase):
 
 class ServerCommandTest(CommandLineTestCase):
 
-    def serve(self, *args):
+    def serve(self, *args, env=None):
         """A running cds-server; returns it and the lines it printed until
         it said where it serves."""
         root = os.path.join(self.scratch, 'root')
-        os.mkdir(root)
+        os.makedirs(root, exist_ok=True)
         server = subprocess.Popen(
             [sys.executable, '-c',
              'from zeit.cds.server import main; main()',
              '--root', root, '--user', 'test', '--port', '0', *args],
             env=zeit.cds.testing.child_environment(
-                {'CDS_PASSWORD': 'testpw'}),
+                env or {'CDS_PASSWORD': 'testpw'}),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.addCleanup(server.stdout.close)
         self.addCleanup(server.kill)
@@ -573,6 +778,15 @@ class ServerCommandTest(CommandLineTestCase):
         self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
         self.stop(server)
 
+    def test_readme_example_with_the_password_from_a_file(self):
+        password_file = self.write('server-password', 'testpw\n')
+        server, root, lines = self.serve(
+            '--password-file', password_file, env={'PATH': os.defpath})
+        result = self.cds(*self.options(port=self.port_of(lines)))
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        self.stop(server)
+
     def test_tls_with_a_certificate_of_its_own(self):
         server, root, lines = self.serve('--tls')
         ca_file = lines[0].split('--ca-file ')[1].strip()
@@ -584,9 +798,35 @@ class ServerCommandTest(CommandLineTestCase):
         # Plain FTP is refused: no login without TLS.
         result = self.cds(*self.options(port=self.port_of(lines)))
         self.assertExit(1, result)
+        # Its certificate, key and CA file go with it.
+        self.assertTrue(os.path.exists(ca_file))
+        self.stop(server)
+        self.assertFalse(os.path.exists(os.path.dirname(ca_file)))
+
+    def test_tls_dir_keeps_the_ca_for_clients(self):
+        folder = os.path.join(self.scratch, 'tls')
+        server, root, lines = self.serve('--tls', '--tls-dir', folder)
+        ca_file = os.path.join(folder, 'ca.pem')
+        self.assertIn(f'--ca-file {ca_file}\n', lines[0])
+        self.stop(server)
+        self.assertEqual(['ca.pem', 'cert.pem', 'key.pem'],
+                         sorted(os.listdir(folder)))
+        kept = tree(folder)
+        # The next start serves with them, for the same clients.
+        server, root, lines = self.serve('--tls', '--tls-dir', folder)
+        self.assertEqual(kept, tree(folder))
+        result = self.cds(*self.options(port=self.port_of(lines)), '--tls',
+                          '--ca-file', ca_file)
+        self.assertExit(0, result)
         self.stop(server)
 
     def test_bad_input_is_one_line_and_2(self):
+        empty = self.write('empty', '')
+        junk = self.write('junk.pem', 'not a certificate\n')
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
         for args, env, message in [
                 (['--root', '/nonexistent', '--user', 'u'],
                  {'CDS_PASSWORD': 'x'}, 'Root /nonexistent is not a dir'),
@@ -595,7 +835,25 @@ class ServerCommandTest(CommandLineTestCase):
                 (['--root', self.scratch, '--user', 'u', '--port', '70000'],
                  {'CDS_PASSWORD': 'x'}, 'port 70000 is out of range'),
                 (['--root', self.scratch, '--user', 'u', '--certfile', 'c'],
-                 {'CDS_PASSWORD': 'x'}, '--certfile and --keyfile need'),
+                 {'CDS_PASSWORD': 'x'}, '--certfile, --keyfile and '
+                 '--tls-dir need --tls'),
+                (['--root', self.scratch, '--user', 'u'],
+                 {'CDS_PASSWORD': ''},
+                 'Empty password in the environment variable CDS_PASSWORD'),
+                (['--root', self.scratch, '--user', 'u', '--password-file',
+                  empty], {},
+                 f'Empty password in the password file {empty}'),
+                (['--root', self.scratch, '--user', 'u', '--tls',
+                  '--certfile', junk, '--keyfile', junk],
+                 {'CDS_PASSWORD': 'x'}, f'Cannot use --certfile {junk} with '
+                 f'--keyfile {junk} (a PEM certificate and its key): '),
+                (['--root', self.scratch, '--user', 'u', '--tls',
+                  '--certfile', '/nonexistent', '--keyfile', junk],
+                 {'CDS_PASSWORD': 'x'}, 'Cannot read --certfile /nonexist'),
+                (['--root', self.scratch, '--user', 'u', '--port',
+                  str(taken.getsockname()[1])],
+                 {'CDS_PASSWORD': 'x'}, f'Cannot listen on 127.0.0.1 port '
+                 f'{taken.getsockname()[1]}: '),
                 (['--user', 'u'], {}, 'the following arguments are '
                  'required: --root')]:
             with self.subTest(message):
@@ -604,6 +862,7 @@ class ServerCommandTest(CommandLineTestCase):
                 self.assertEqual(1, len(result.stderr.splitlines()),
                                  result.stderr)
                 self.assertIn(message, result.stderr)
+                self.assertNotIn(': None', result.stderr)
 
 
 class QuickStartTest(unittest.TestCase):

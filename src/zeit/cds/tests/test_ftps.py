@@ -390,23 +390,28 @@ class UntrustedTest(FTPSTestCase):
 
 class InsecureSkipVerifyTest(FTPSTestCase):
 
-    def test_untrusted_server_with_a_warning_at_every_connect(self):
+    def test_untrusted_server_with_one_warning_per_run(self):
         server = self.server(zeit.cds.testing.FTPSServerThread,
                              trustme.CA(), hosts=['cds.example.org'])
         target = self.connected(server, ca_file=None, verify=False)
         zeit.cds.testing.upload(target, 'a.xml', b'A')
         self.assertEqual(b'A', self.remote('a.xml', server))
+        # A reconnect and another connection of the same run (a twin)
+        # connect without a second warning.
         target.close()
         target.connect()
         self.assertEqual(['a.xml'], target.names())
-        warning = (
+        twin = target.another()
+        twin.connect()
+        self.addCleanup(twin.close)
+        self.assertEqual(['a.xml'], twin.names())
+        self.assertEqual(
             'TLS certificate verification is OFF for host localhost: the '
             'connection is encrypted, but the server is not authenticated '
-            '(insecure skip verify)\n')
-        self.assertEqual(warning * 2, self.log.getvalue())
+            '(insecure skip verify)\n', self.log.getvalue())
         # Still TLS all the way.
-        self.assertEqual(['AUTH', 'AUTH'], in_the_clear(server))
-        self.assertEqual(['TLSv1.3'] * 2, server.data_connections)
+        self.assertEqual(['AUTH'] * 3, in_the_clear(server))
+        self.assertEqual(['TLSv1.3'] * 3, server.data_connections)
 
 
 class NoTLSTest(FTPSTestCase):

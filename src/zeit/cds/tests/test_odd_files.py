@@ -79,6 +79,29 @@ class OddFilesTest(ExportTestCase):
             self.assertEqual(b'latin', f.read())
         self.assertEqual([], self.remote())
 
+    def test_a_line_break_on_the_server_is_refused_alone(self):
+        # cds-server lists every name it holds on one line (a line break
+        # as NUL): the import refuses the odd ones, takes the others, and
+        # so does every later run, never asking for names not there.
+        for name in ['a\nb.xml', 'c\rd.xml', 'ok.xml']:
+            with open(os.path.join(self.layer.server.root, name), 'w') as f:
+                f.write('x')
+        other = tempfile.mkdtemp(prefix='cds-spool-')
+        self.addCleanup(zeit.cds.testing.remove_tree, other)
+        store = zeit.cds.testing.make_spool(other, {})
+        for run in range(2):
+            self.log.clear()
+            summary = Importer(FileStoreSpool(store),
+                               ftp_target(self.layer.server)).run()
+            self.assertEqual((1 - run, 2), (summary.files, summary.failures))
+            self.assertEqual([
+                "Refusing to import 'a\\x00b.xml': not a plain file name",
+                "Refusing to import 'c\\x00d.xml': not a plain file name"],
+                [line for line in self.log.getvalue().splitlines()
+                 if line.startswith(('Refusing', 'Cannot'))])
+        self.assertEqual(['ok.xml'], os.listdir(os.path.join(other, 'new')))
+        self.assertEqual([b'a\nb.xml', b'c\rd.xml'], self.remote())
+
     def test_link_to_a_readable_file_is_not_followed(self):
         secret = os.path.join(self.store_dir, 'secret')
         with open(secret, 'wb') as f:

@@ -175,8 +175,8 @@ class KeysTest(RegistryTestCase):
         args = cli.parser('export').parse_args(['--shelf', '3'])
         self.assertEqual('3', args.shelf)
         remote = config.settings({
-            'spool': self.folder, 'protocol': 'shelf', 'dir': self.folder,
-            'shelf': 3}).remote
+            'spool': self.folder, 'prepare': True, 'protocol': 'shelf',
+            'dir': self.folder, 'shelf': 3}).remote
         self.assertEqual(3, remote.target().shelf)
 
 
