@@ -15,6 +15,7 @@ import zope.schema.interfaces
 import zeit.cds.main
 from zeit.cds import config
 from zeit.cds import connection
+from zeit.cds import names
 from zeit.cds import progress
 from zeit.cds.run import shutdown
 from zeit.cds.interfaces import CDSError
@@ -211,6 +212,11 @@ def report(error, quiet, warn_lock_older_than):
         log.warning('%s', error)
 
 
+def usage_error(direction, error):
+    print(f'cds-{direction}: error: {error}', file=sys.stderr)
+    return USAGE_ERROR
+
+
 def run(direction, argv=None):
     """Run one direction; returns the exit code."""
     # The factories registered by zeit.cds declare options of their own.
@@ -219,10 +225,12 @@ def run(direction, argv=None):
     try:
         settings = settings_from(args)
         set_up_logging(args, settings.logfile)
+    except SettingsError as e:
+        return usage_error(direction, e)
+    try:
         transfer = transfer_for(direction, settings)
     except SettingsError as e:
-        print(f'cds-{direction}: error: {e}', file=sys.stderr)
-        return USAGE_ERROR
+        return usage_error(direction, e)
     except CDSError as e:
         report(e, args.quiet, settings.warn_lock_older_than)
         return e.exit_code
@@ -230,7 +238,8 @@ def run(direction, argv=None):
         try:
             if args.dry_run:
                 for name in transfer.plan():
-                    log.info('Would %s file %s', direction, name)
+                    log.info('Would %s file %s', direction,
+                             names.shown(name))
                 return 0
             with progress.bar_on_terminal(sys.stderr, transfer):
                 summary = transfer.run()

@@ -56,18 +56,27 @@ def upload_all(target, files, before_publish=None):
     return results
 
 
-def _store(target, name, open_file):
-    """Store the file ``name`` under its temporary name; its size."""
+def refusal(name):
+    """The TransferError that keeps the local file ``name`` from going to
+    any CDS, or None."""
     if not names.is_transferable(name):
-        raise TransferError(
+        return TransferError(
             f'Refusing to export {names.shown(name)}: a line break or NUL '
             'in a name cannot be sent')
     if names.is_reserved(name):
         # Under its own name it would be taken for a lock, or replace
         # ours, or be taken for an upload in progress and never imported.
-        raise TransferError(
+        return TransferError(
             f'Refusing to export {names.shown(name)}: the name of a CDS '
             'lock file or temporary upload')
+    return None
+
+
+def _store(target, name, open_file):
+    """Store the file ``name`` under its temporary name; its size."""
+    refused = refusal(name)
+    if refused is not None:
+        raise refused
     partial = names.partial_name(name)
     with _told_as(f'Cannot upload file {names.shown(name)}'):
         with open_file() as f:
@@ -121,7 +130,9 @@ def _publish(target, complete, results):
         # AllowOverwrite) would refuse the next run's upload of the
         # temporary name as well.
         refused.append(names.partial_name(name))
-        results[name] = TransferError(
+        # Of the same kind: NoSuchFile tells finish_upload that an earlier
+        # attempt renamed it already.
+        results[name] = type(refusal)(
             f'Cannot upload file {names.shown(name)}: {refusal.reason}',
             refusal.reason)
     _discard(target, refused)
@@ -149,6 +160,10 @@ def finish_upload(target, name, size):
             f'{message}: the server has {actual} of {size} bytes')
     results = {}
     _publish(target, [(name, size)], results)
+    if isinstance(results[name], NoSuchFile):
+        # Where sizes cannot tell (no SIZE), the rename does: renamed
+        # already.
+        return False
     if isinstance(results[name], TransferError):
         raise results[name]
     return True

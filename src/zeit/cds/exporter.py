@@ -54,7 +54,8 @@ class Exporter(Transfer):
 
     def plan(self):
         with Run(self, names.WRITE_LOCK, 'upload_dir', dry_run=True):
-            return self.spool.waiting()
+            return [name for name in self.spool.waiting()
+                    if delivery.refusal(name) is None]
 
     def _export(self, run, target, batch, noted):
         # An attempt before this one may have got some of the batch as far
@@ -110,7 +111,12 @@ class Exporter(Transfer):
         self._exported(run, name, size, noted)
 
     def _exported(self, run, name, size, noted):
-        self.spool.mark_exported(name)
+        moved = self.spool.mark_exported(name)
         noted.discard(name)
-        log.info("Moved file %s from 'new' to 'cur'", names.shown(name))
+        if moved:
+            log.info("Moved file %s from 'new' to 'cur'", names.shown(name))
+        else:
+            log.warning("File %s was replaced in 'new' during its upload; "
+                        'the new version goes with the next run',
+                        names.shown(name))
         run.succeeded(FileExported(self, name, size=size))

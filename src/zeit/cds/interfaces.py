@@ -44,8 +44,9 @@ class ISpool(zope.interface.Interface):
         """
 
     def publishing(name):
-        """Note in the spool's export journal that ``name`` is complete on
-        the CDS under a temporary name and about to get its final one.
+        """Note in the spool's export journal that ``name`` (the file as
+        ``open`` opened it) is complete on the CDS under a temporary name
+        and about to get its final one.
 
         ``mark_exported`` clears the note.
         """
@@ -63,7 +64,13 @@ class ISpool(zope.interface.Interface):
         is to be uploaded anew."""
 
     def mark_exported(name):
-        """Move the file ``name`` from ``new`` to ``cur``."""
+        """Move the file ``name`` from ``new`` to ``cur``, and clear its
+        note (see ``publishing``).
+
+        Returns False, leaving the file in ``new`` for the next run, where
+        the file there is not the one ``open`` opened: a newer version put
+        there during the upload.
+        """
 
     def receiving(name):
         """A context manager for receiving the file ``name``.
@@ -144,10 +151,6 @@ class IRemoteTarget(zope.interface.Interface):
         'None, or a callable the target may call with the number of bytes '
         'it just moved, for a progress bar.')
 
-    creates_exclusively = zope.interface.Attribute(
-        'Whether ``create`` refuses a name that exists (as O_EXCL does); '
-        'FTP cannot.')
-
     def another():
         """A new, unconnected target with the same settings: one more
         connection for parallel transfers."""
@@ -159,7 +162,8 @@ class IRemoteTarget(zope.interface.Interface):
         """
 
     def names():
-        """The names of the plain files in the directory, sorted."""
+        """The names of the plain files in the directory, sorted. (An FTP
+        server without MLSD lists folders too: NLST cannot tell them.)"""
 
     def store(name, fileobj):
         """Write the content of the binary file ``fileobj`` under ``name``,
@@ -208,8 +212,9 @@ class IRemoteTarget(zope.interface.Interface):
         """Store the bytes ``data`` (a small file, such as a lock) under
         ``name``.
 
-        Where ``creates_exclusively``, raises RemoteExists when a file
-        ``name`` exists; elsewhere that file is replaced.
+        Raises RemoteExists when a file ``name`` exists, where the target
+        can create a file exclusively (O_EXCL; FTP cannot, and replaces
+        it).
         """
 
     def modified(name):

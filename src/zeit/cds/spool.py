@@ -57,6 +57,9 @@ class FileStoreSpool:
         # second upload, never a file: it need not wait for the disk.
         self._publishing = Journal(
             os.path.join(store.path, EXPORT_JOURNAL), durable=False)
+        # The identity of each file as open() found it: zeit.cms may put a
+        # newer version under its name while it is being uploaded.
+        self._opened = {}
 
     @property
     def path(self):
@@ -109,22 +112,22 @@ class FileStoreSpool:
                 if e.errno != errno.ELOOP:
                     raise
                 fd = None
-            if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = None if fd is None else os.fstat(fd)
+            if info is None or not stat.S_ISREG(info.st_mode):
                 if fd is not None:
                     os.close(fd)
                 raise NotARegularFile(shown)
+            self._opened[name] = _identity(info)
             return os.fdopen(fd, 'rb')
 
     def publishing(self, name):
         with reported_as(LocalFileError, 'Cannot journal the export of '
                          f'file {names.shown(name)}'):
-            self._publishing.note(name, self._identity(name))
+            self._publishing.note(name, self._opened.get(name)
+                                  or self._identity('new', name))
 
-    def _identity(self, name):
-        # What tells this file from a newer one of the same name that
-        # zeit.cms may have put into new since.
-        info = os.stat(self._path('new', name))
-        return f'{info.st_ino} {info.st_size} {info.st_mtime_ns}'.encode()
+    def _identity(self, section, name):
+        return _identity(os.stat(self._path(section, name)))
 
     def published(self):
         found = []
@@ -133,7 +136,7 @@ class FileStoreSpool:
             for name in self._publishing.names():
                 try:
                     unchanged = (self._publishing.read(name)
-                                 == self._identity(name))
+                                 == self._identity('new', name))
                 except FileNotFoundError:
                     unchanged = False  # moved to cur already
                 if unchanged:
@@ -148,10 +151,21 @@ class FileStoreSpool:
             self._publishing.forget(name)
 
     def mark_exported(self, name):
+        opened = self._opened.pop(name, None)
         with reported_as(LocalFileError, f'Cannot move file '
                          f"{names.shown(name)} from 'new' to 'cur'"):
             self.store.move(name, 'new', 'cur')
             self._publishing.forget(name)
+            if opened is None or self._identity('cur', name) == opened:
+                return True
+            # Moved is a newer version, put into new during the upload of
+            # the one opened: back it goes, for the next run, unless an
+            # even newer one is there by now (then that one goes).
+            cur, new = self._path('cur', name), self._path('new', name)
+            with contextlib.suppress(FileExistsError):
+                os.link(cur, new)
+            os.remove(cur)
+        return False
 
     @contextlib.contextmanager
     def receiving(self, name):
@@ -328,6 +342,12 @@ def _write_atomically(path, data, durable):
         raise
     if durable:
         _fsync_directory(folder)
+
+
+def _identity(info):
+    """What tells a file (``info``, its stat) from a newer one of the same
+    name: inode, size and modification time."""
+    return f'{info.st_ino} {info.st_size} {info.st_mtime_ns}'.encode()
 
 
 def _remove_quietly(path):

@@ -126,8 +126,8 @@ class RemoteLock:
     None) lets a run remove any lock older than that, whoever holds it,
     but only by an age measured against a server clock a run checked.
 
-    The target's methods are called in this class only: names, read,
-    write, remove, modified.
+    Of the target's methods it calls names, read, create, remove_all and
+    modified; ServerNotes keeps what it learns in the spool.
     """
 
     def __init__(self, target, name, spool, break_older_than=None):
@@ -340,8 +340,9 @@ class RemoteLock:
             f'lock file {others[0]!r} appeared')
 
     def release(self):
-        """Remove the lock file, unless it is not ours (any more)."""
-        if self.target.read(self.name) == self.owner.dumps():
+        """Remove the lock file, unless it is not ours (any more): gone,
+        broken by a partner, replaced."""
+        if self._content(self.name) == self.owner.dumps():
             _remove(self.target, self.name)
         else:
             log.warning('Lock file %s is not ours any more; left alone',

@@ -63,7 +63,12 @@ def locked(lock, reconnect):
             _release_after_loss(lock, reconnect)
             raise
         except BaseException:
-            _release(lock, reconnect)
+            # What ended the run is what it reports (a signal's exit code,
+            # a back-off's 75), not a failed release.
+            try:
+                _release(lock, reconnect)
+            except CDSError as e:
+                _left_for_the_next_run(e)
             raise
         _release(lock, reconnect)
 
@@ -89,7 +94,11 @@ def _release_after_loss(lock, reconnect):
         log.info('Removing lock file')
         lock.release()
     except CDSError as e:
-        log.warning('Could not remove the lock file (%s); the next run '
-                    'of ours takes it over', e)
+        _left_for_the_next_run(e)
     else:
         log.info('Lock file successfully removed')
+
+
+def _left_for_the_next_run(error):
+    log.warning('Could not remove the lock file (%s); the next run of ours '
+                'takes it over', error)

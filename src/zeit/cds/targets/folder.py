@@ -26,7 +26,6 @@ class FileTarget:
 
     # A mounted share is as fast as a disk; nothing to count.
     progress = None
-    creates_exclusively = True
 
     # See IRemoteTargetFactory: no options of its own, no server to log
     # in to.
@@ -50,6 +49,14 @@ class FileTarget:
     def _path(self, name):
         return os.path.join(self.directory, name)
 
+    def _open(self, name, mode):
+        """The file ``name`` opened in ``mode`` ('rb', 'wb'); a link in the
+        share is not followed, whoever put it there."""
+        flags = {'rb': os.O_RDONLY,
+                 'wb': os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode]
+        return os.fdopen(
+            os.open(self._path(name), flags | os.O_NOFOLLOW, 0o644), mode)
+
     def connect(self):
         if not os.path.isdir(self.directory):
             raise RemoteDirectoryError(
@@ -64,7 +71,7 @@ class FileTarget:
 
     def store(self, name, fileobj):
         with reported_as(TransferError, f'Cannot store file {name}'):
-            with open(self._path(name), 'wb') as f:
+            with self._open(name, 'wb') as f:
                 shutil.copyfileobj(fileobj, f, CHUNK_SIZE)
                 f.flush()
                 # On a share, the size check must see what the server has.
@@ -103,23 +110,26 @@ class FileTarget:
                 for name in names}
 
     def _each(self, message, operation, *paths):
-        """None when ``operation(*paths)`` worked, else its TransferError."""
+        """None when ``operation(*paths)`` worked, else its TransferError
+        (NoSuchFile where there is no such file)."""
         try:
-            with reported_as(TransferError, message):
-                operation(*paths)
-        except TransferError as e:
-            return e
+            operation(*paths)
+        except FileNotFoundError as e:
+            return NoSuchFile(f'{message}: {e.strerror}', e.strerror)
+        except OSError as e:
+            reason = e.strerror or str(e)
+            return TransferError(f'{message}: {reason}', reason)
         return None
 
     def download(self, name, fileobj):
         with reported_as(TransferError, f'Cannot download file {name}'):
-            with open(self._path(name), 'rb') as f:
+            with self._open(name, 'rb') as f:
                 shutil.copyfileobj(f, fileobj, CHUNK_SIZE)
                 return f.tell()
 
     def read(self, name):
         with reported_as(TransferError, f'Cannot read file {name}'):
-            with open(self._path(name), 'rb') as f:
+            with self._open(name, 'rb') as f:
                 return f.read()
 
     def create(self, name, data):

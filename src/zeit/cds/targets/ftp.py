@@ -99,8 +99,6 @@ class FTPTarget:
     - ``timeout``: seconds to wait for any answer, so a run never hangs.
     """
 
-    # FTP has no exclusive create: a STOR replaces what is there.
-    creates_exclusively = False
 
     # See IRemoteTargetFactory: no options of its own; a server to log in to.
     options = None
@@ -419,9 +417,10 @@ class FTPTarget:
             stamp = datetime.datetime.strptime(
                 reply.split()[1][:14], '%Y%m%d%H%M%S')
         except (IndexError, ValueError) as e:
+            reason = f'unexpected reply {_printable(reply)}'
             raise RemoteError(
-                f'Cannot get the time of {name}: unexpected reply '
-                f'{_printable(reply)}') from e
+                f'Cannot get the time of {names.shown(name)}: {reason}',
+                reason) from e
         return stamp.replace(tzinfo=datetime.timezone.utc)
 
     def create(self, name, data):

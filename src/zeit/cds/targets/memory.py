@@ -67,7 +67,6 @@ class MemoryTarget:
     """One directory of a MemoryCDS."""
 
     progress = None
-    creates_exclusively = True
 
     def __init__(self, cds, directory):
         self._cds = cds

@@ -4,6 +4,7 @@ nothing but regular files leaves the spool."""
 import os
 import tempfile
 
+import pyftpdlib.handlers
 from zope.interface.verify import verifyObject
 
 import zeit.cds.testing
@@ -127,6 +128,41 @@ class OddFilesTest(ExportTestCase):
         exporter = Exporter(FileStoreSpool(self.store),
                             ftp_target(self.layer.server))
         self.assertEqual(sorted(GOOD), exporter.plan())
+
+
+class ReplacedDuringUploadTest(ExportTestCase):
+    """zeit.cms puts a newer version of a file into new (tmp, then a
+    rename) while the older one is on its way to the CDS."""
+
+    files = {'a.xml': b'old version'}
+
+    def test_the_newer_version_stays_for_the_next_run(self):
+        spool_dir = self.store_dir
+
+        class Replacing(pyftpdlib.handlers.FTPHandler):
+            def ftp_STOR(self, file, mode='w'):
+                if file.endswith('a.xml') and not type(self).done:
+                    type(self).done = True
+                    tmp = os.path.join(spool_dir, 'tmp', 'a.xml')
+                    with open(tmp, 'wb') as f:
+                        f.write(b'NEW version!')
+                    os.rename(tmp, os.path.join(spool_dir, 'new', 'a.xml'))
+                return super().ftp_STOR(file, mode)
+            done = False
+
+        server = zeit.cds.testing.server_for(self, Replacing)
+        exporter = Exporter(FileStoreSpool(self.store), ftp_target(server))
+        exporter.run()
+        with open(os.path.join(server.root, 'a.xml'), 'rb') as f:
+            self.assertEqual(b'old version', f.read())
+        self.assertEqual(['a.xml'], self.spool_files('new'))
+        self.assertIn("File a.xml was replaced in 'new' during its upload",
+                      self.log.getvalue())
+        Exporter(FileStoreSpool(self.store), ftp_target(server)).run()
+        with open(os.path.join(server.root, 'a.xml'), 'rb') as f:
+            self.assertEqual(b'NEW version!', f.read())
+        self.assertEqual([], self.spool_files('new'))
+        self.assertEqual(['a.xml'], self.spool_files('cur'))
 
 
 class SpoolOpenTest(ExportTestCase):
