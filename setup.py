@@ -29,6 +29,7 @@ setup(
         ],
     },
     install_requires=[
+        'asyncssh',  # the sftp target
         'gocept.filestore',
         'pyftpdlib >= 2.0',
         'tqdm',

@@ -213,7 +213,7 @@ class IConnectionSettings(zope.interface.Interface):
 
     name = zope.interface.Attribute('The name of the connection.')
     scheme = zope.interface.Attribute(
-        'The name of the IRemoteTargetFactory to use: ftp, ftps, file.')
+        'The name of the IRemoteTargetFactory to use: ftp, ftps, sftp, file.')
     connections = zope.interface.Attribute(
         'How many transfers run at once.')
 
@@ -340,6 +340,12 @@ class TLSError(ConnectError):
     """TLS was asked for and cannot be had: the server does not offer it,
     or its certificate is not trusted or not for this host. Nothing is
     sent in the clear instead."""
+
+
+class HostKeyError(ConnectError):
+    """The SSH server's host key is not in the known_hosts file, or is not
+    the key there. Nothing was sent: no user name, no password, no key;
+    there is no trust on first use."""
 
 
 class AuthenticationError(RemoteError):
