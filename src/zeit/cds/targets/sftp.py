@@ -28,6 +28,7 @@ import contextlib
 import copy
 import datetime
 import io
+import logging
 import os
 import posixpath
 
@@ -54,6 +55,10 @@ from zeit.cds.targets.ftp import _printable
 # asyncssh sends a large write or read as parallel requests by itself.
 CHUNK_SIZE = 1024 * 1024
 DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts'
+
+# asyncssh tells every step of a connection at INFO; a run's lines are the
+# same for every protocol (see CONTRACT), its errors come as CDSErrors.
+logging.getLogger('asyncssh').setLevel(logging.WARNING)
 
 
 def _reason(error):
@@ -379,10 +384,13 @@ class SFTPTarget:
         self._sftp = None
         if connection is None:
             return
-        connection.close()
+        async def closed():
+            # On the loop, as everything that touches the connection.
+            connection.close()
+            await connection.wait_closed()
         try:
-            self._call(connection.wait_closed())
-        except (asyncssh.Error, OSError, TimeoutError):
+            self._call(closed())
+        except (asyncssh.Error, OSError):
             pass  # The session is gone already; nothing is left to tidy.
 
 

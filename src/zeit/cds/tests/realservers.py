@@ -108,25 +108,27 @@ def _all_free(ports):
     return True
 
 
-def ensure_account():
-    """The uid and gid of the test account, which is created if missing.
+def ensure_account(name=ACCOUNT, home='/',
+                   comment='zeit.cds FTP interop tests'):
+    """The uid and gid of the system account ``name``, which is created
+    if missing (no login shell) and left in place.
 
-    Its home is ``/``, where vsftpd's sessions start before they enter
-    ``local_root``.
+    The test account's home is ``/``, where vsftpd's sessions start before
+    they enter ``local_root``.
     """
     try:
-        entry = pwd.getpwnam(ACCOUNT)
+        entry = pwd.getpwnam(name)
     except KeyError:
         result = subprocess.run(
             ['useradd', '--system', '--user-group', '--no-create-home',
-             '--home-dir', '/', '--shell', '/usr/sbin/nologin',
-             '--comment', 'zeit.cds FTP interop tests', ACCOUNT],
+             '--home-dir', home, '--shell', '/usr/sbin/nologin',
+             '--comment', comment, name],
             capture_output=True, text=True)
         # Exit status 9: another test run created it meanwhile.
         if result.returncode not in (0, 9):
             raise RuntimeError(
-                f'useradd {ACCOUNT} failed: {result.stderr.strip()}')
-        entry = pwd.getpwnam(ACCOUNT)
+                f'useradd {name} failed: {result.stderr.strip()}')
+        entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
 
 
@@ -157,6 +159,8 @@ class RealFTPServer:
 
     name = None
     binary = None
+    # How the server's first line starts once it serves.
+    greeting = b'220'
     # Whether the server lists folders with MLSD (RFC 3659).
     has_mlsd = True
     # Whether its listings show names that start with a dot.
@@ -318,7 +322,8 @@ class RealFTPServer:
         try:
             with socket.create_connection(
                     (self.host, self.port), timeout=1) as s:
-                return s.makefile('rb').readline().startswith(b'220')
+                return s.makefile('rb').readline().startswith(
+                    self.greeting)
         except OSError:
             return False
 
@@ -347,21 +352,17 @@ class RealFTPServer:
             self.folder = None
 
 
-class Vsftpd(RealFTPServer):
-    """vsftpd with the system account, without chroot: its sessions start
-    in ``/`` and enter the root folder by its full path.
+class SystemAccountLogin:
+    """Mixed into a server that logs in the system account itself
+    (vsftpd through PAM, sshd through crypt(3)): ``set_account_password``
+    gives the account the server's password, and it is locked again when
+    the server stops.
 
-    It holds an exclusive lock on ``ACCOUNT_LOCK`` from before it sets
-    the account's password until it has locked the account again, so that
-    two test runs on one machine take turns instead of changing the
-    password under each other.
+    The server holds an exclusive lock on ``ACCOUNT_LOCK`` from before it
+    starts until it has locked the account again, so that two test runs
+    on one machine take turns instead of changing the password under each
+    other.
     """
-
-    name = 'vsftpd'
-    binary = 'usr/sbin/vsftpd'
-    has_mlsd = False
-    lists_dot_files = False
-    requires_tls_session_reuse = True
 
     _lock = None
     _password_set = False
@@ -381,12 +382,26 @@ class Vsftpd(RealFTPServer):
         if lock is not None:
             lock.close()
 
-    def configure(self, uid, gid):
+    def set_account_password(self):
         self.user = ACCOUNT
-        self.directory = self.root
         subprocess.run(['chpasswd'], input=f'{ACCOUNT}:{self.password}\n',
                        text=True, check=True, capture_output=True)
         self._password_set = True
+
+
+class Vsftpd(SystemAccountLogin, RealFTPServer):
+    """vsftpd with the system account, without chroot: its sessions start
+    in ``/`` and enter the root folder by its full path."""
+
+    name = 'vsftpd'
+    binary = 'usr/sbin/vsftpd'
+    has_mlsd = False
+    lists_dot_files = False
+    requires_tls_session_reuse = True
+
+    def configure(self, uid, gid):
+        self.set_account_password()
+        self.directory = self.root
         empty = self.own_file('empty')
         os.mkdir(empty, 0o755)
         config = write_file(self.own_file('vsftpd.conf'), f"""\
