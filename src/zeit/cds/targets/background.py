@@ -23,9 +23,10 @@ def _running_loop():
         return _loop
 
 
-def call(coroutine, timeout):
+def call(coroutine, timeout=None):
     """What ``coroutine`` returns, run on the loop; raises what it raises,
-    and TimeoutError after ``timeout`` seconds (it is cancelled then)."""
+    and TimeoutError after ``timeout`` seconds, unless None (it is
+    cancelled then)."""
     future = asyncio.run_coroutine_threadsafe(
         asyncio.wait_for(coroutine, timeout), _running_loop())
     try:

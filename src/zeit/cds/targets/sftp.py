@@ -76,7 +76,7 @@ def _translated(refused, message, broken=ConnectionLost):
     except asyncssh.SFTPNoSuchFile as e:
         error = NoSuchFile if issubclass(NoSuchFile, refused) else refused
         raise error(f'{message}: {_reason(e)}', _reason(e)) from e
-    except asyncssh.SFTPConnectionLost as e:
+    except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection) as e:
         raise broken(f'{message}: {_reason(e)}', _reason(e)) from e
     except asyncssh.SFTPError as e:
         raise refused(f'{message}: {_reason(e)}', _reason(e)) from e
@@ -237,16 +237,22 @@ class SFTPTarget:
 
     def store(self, name, fileobj):
         with _translated(TransferError, f'Cannot store file {name}'):
-            self._call(self._write(name, 'wb', fileobj))
+            # No limit for the whole: the timeout holds for each request.
+            background.call(self._write(name, fileobj))
 
-    async def _write(self, name, mode, fileobj):
-        async with await self._sftp.open(self._path(name), mode) as remote:
+    def _answer(self, request):
+        """``request`` (awaitable), given up after ``timeout`` seconds."""
+        return asyncio.wait_for(request, self.timeout)
+
+    async def _write(self, name, fileobj):
+        async with await self._answer(
+                self._sftp.open(self._path(name), 'wb')) as remote:
             while True:
                 with reported_as(LocalFileError, f'Cannot read {name}'):
                     chunk = fileobj.read(CHUNK_SIZE)
                 if not chunk:
                     break
-                await remote.write(chunk)
+                await self._answer(remote.write(chunk))
                 self._count(len(chunk))
             await self._fsync(remote)
 
@@ -254,7 +260,7 @@ class SFTPTarget:
         if 'fsync' in self._lacks:
             return
         try:
-            await remote.fsync()
+            await self._answer(remote.fsync())
         except asyncssh.SFTPOpUnsupported:
             # The size check still sees what the server has written.
             self._lacks.add('fsync')
@@ -337,12 +343,13 @@ class SFTPTarget:
 
     def download(self, name, fileobj):
         with _translated(TransferError, f'Cannot download file {name}'):
-            return self._call(self._read(name, fileobj))
+            return background.call(self._read(name, fileobj))
 
     async def _read(self, name, fileobj):
         size = 0
-        async with await self._sftp.open(self._path(name), 'rb') as remote:
-            while chunk := await remote.read(CHUNK_SIZE):
+        async with await self._answer(
+                self._sftp.open(self._path(name), 'rb')) as remote:
+            while chunk := await self._answer(remote.read(CHUNK_SIZE)):
                 with reported_as(LocalFileError, f'Cannot write {name}'):
                     fileobj.write(chunk)
                 size += len(chunk)
@@ -358,7 +365,7 @@ class SFTPTarget:
         message = f'Cannot create file {name}'
         try:
             with _translated(TransferError, message):
-                self._call(self._write(name, 'xb', io.BytesIO(data)))
+                remote = self._call(self._sftp.open(self._path(name), 'xb'))
         except NoSuchFile:
             raise
         except TransferError as e:
@@ -366,6 +373,19 @@ class SFTPTarget:
             if self._exists(name):
                 raise RemoteExists(f'{message}: it exists',
                                    'it exists') from e
+            raise
+        with _translated(TransferError, message):
+            self._call(self._fill(name, remote, data))
+
+    async def _fill(self, name, remote, data):
+        try:
+            async with remote:
+                await remote.write(data)
+                await self._fsync(remote)
+        except asyncssh.SFTPError:
+            # The file is ours, created just now: no half lock is left.
+            with contextlib.suppress(asyncssh.Error):
+                await self._sftp.remove(self._path(name))
             raise
 
     def _exists(self, name):
