@@ -11,19 +11,20 @@ import logging.handlers
 import signal
 import sys
 
-import zope.component
+import zope.configuration.fields
+import zope.schema.interfaces
 
 import zeit.cds.main
 from zeit.cds import config
+from zeit.cds import connection
 from zeit.cds import progress
 from zeit.cds.run import shutdown
 from zeit.cds.interfaces import CDSError
-from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
-from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.oserrors import reported_as
-from zeit.cds.run.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,9 @@ USAGE_ERROR = 2
 FAILURE = 1
 
 DIRECTIONS = {
-    # direction: (interface, past tense, the remote directory's role)
-    'export': (IExporter, 'Exported', 'upload'),
-    'import': (IImporter, 'Imported', 'download'),
+    # direction: (interface, past tense)
+    'export': (IExporter, 'Exported'),
+    'import': (IImporter, 'Imported'),
 }
 
 
@@ -45,40 +46,26 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def parser(direction):
-    role = DIRECTIONS[direction][2]
+    """The options: one per config key (see zeit.cds.config), derived from
+    the settings' fields, and those of the command line alone."""
     p = ArgumentParser(
         prog=f'cds-{direction}',
         description=f'{direction.capitalize()} files between a spool and '
         'the Content Drehscheibe (CDS). The password comes from '
         f'--password-file or the environment variable '
-        f'{config.PASSWORD_VARIABLE}, never from the command line.')
-    p.add_argument('--spool', help='the gocept.filestore spool folder')
-    p.add_argument('--host', help='the CDS FTP server')
-    p.add_argument('--port', help='its port (default 21)')
-    p.add_argument('--user', help='the user name to log in with')
-    p.add_argument('--dir', help=f'the remote {role} directory (default /)')
-    p.add_argument('--password-file', help='a file holding the password')
-    p.add_argument('--tls', action='store_true', default=None,
-                   help='explicit TLS (FTPS); certificates are verified')
-    p.add_argument('--ca-file',
-                   help='trust the CAs in this PEM file (default: the '
-                   "system's)")
-    p.add_argument('--insecure-skip-verify', action='store_true',
-                   default=None,
-                   help='encrypt, but do not check the certificate')
-    p.add_argument('--zcml', help="a site's ZCML declaring connections")
-    p.add_argument('--connection',
-                   help='the <cds:connection> of --zcml to use')
+        f'{connection.PASSWORD_VARIABLE}, never from the command line.')
+    groups = {'run': p, 'connection': p}
+    for key in config.keys().values():
+        if key.kind not in groups:
+            groups[key.kind] = p.add_argument_group(
+                f'only for --protocol {key.kind}')
+        groups[key.kind].add_argument(
+            f'--{key.key}', help=_help(key), default=None,
+            **({'action': 'store_true'}
+               if zope.schema.interfaces.IBool.providedBy(key.field)
+               else {'metavar': _metavar(key)}))
     p.add_argument('--config', help='an INI file, one section per target')
     p.add_argument('--section', help='the section of --config to use')
-    p.add_argument('--logfile', help='log here too, rotated weekly')
-    p.add_argument(
-        '--break-lock-older-than', metavar='SECONDS',
-        help='remove any CDS lock older than this, whoever holds it')
-    p.add_argument(
-        '--connections', metavar='N',
-        help=f'transfer on N connections at once (default '
-        f'{Transfer.connections}; 1 keeps the order of the files)')
     p.add_argument('--dry-run', action='store_true',
                    help='list what would be transferred; change nothing')
     verbosity = p.add_mutually_exclusive_group()
@@ -89,18 +76,42 @@ def parser(direction):
     return p
 
 
+# How --help shows the value of an option, where its field does not say.
+METAVARS = {'spool': 'DIR', 'dir': 'DIR', 'protocol': 'NAME',
+            'connections': 'N', 'break-lock-older-than': 'SECONDS',
+            'timeout': 'SECONDS'}
+
+
+def _metavar(key):
+    if isinstance(key.field, zope.configuration.fields.Path):
+        return 'FILE'
+    return METAVARS.get(key.key)
+
+
+def _help(key):
+    """The field's description, in the style of --help."""
+    text = key.field.description.rstrip('.')
+    if key.inverted:
+        text = f'set {key.name} to false: {text[0].lower()}{text[1:]}'
+    if key.name == 'scheme':
+        text += f'; known: {", ".join(connection.known_schemes())}'
+    if key.name in IConnectionSettings and key.field.default is not None:
+        text += f' (default {key.field.default})'
+    return text[0].lower() + text[1:]
+
+
 def settings_from(args):
     """The run's settings: the config file, overridden by the options."""
-    values = {}
+    given = {}
     if args.config:
-        values = config.read_section(args.config, args.section)
+        given = config.read_section(args.config, args.section)
     elif args.section:
-        raise ConfigurationError('--section needs --config')
-    for key, convert in config.KEYS.items():
-        given = getattr(args, key.replace('-', '_'))
-        if given is not None:
-            values[key] = convert(given)
-    return config.settings(values)
+        raise SettingsError('--section needs --config')
+    for key in config.keys().values():
+        value = getattr(args, key.key.replace('-', '_'))
+        if value is not None:
+            given[key.key] = config.converted(key, value)
+    return config.settings(given)
 
 
 def set_up_logging(args, logfile):
@@ -114,10 +125,11 @@ def set_up_logging(args, logfile):
         # With a log file, cron mails only what needs attention. (A filter,
         # not a level: the progress bar's handler takes over filters.)
         console.addFilter(lambda record: record.levelno >= logging.WARNING)
-        with reported_as(ConfigurationError,
-                         f'Cannot open log file {logfile}'):
-            handler = logging.handlers.TimedRotatingFileHandler(
-                logfile, when='W0', backupCount=8, encoding='utf-8')
+        # Reopened when logrotate moved the file away: the export and the
+        # import, writing one file, leave rotating it to logrotate.
+        with reported_as(SettingsError, f'Cannot open log file {logfile}'):
+            handler = logging.handlers.WatchedFileHandler(
+                logfile, encoding='utf-8')
         handler.setFormatter(logging.Formatter(
             '%(asctime)s %(levelname)s %(message)s'))
         root.addHandler(handler)
@@ -135,46 +147,40 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def transfer_for(direction, settings):
+    """The run, with its target made of the command line's settings or of
+    the ZCML connection they name."""
     interface = DIRECTIONS[direction][0]
     if settings.zcml:
         zeit.cds.main.load_zcml(settings.zcml)
-    zeit.cds.main.ensure_configured()
     if settings.connection:
         declared = zeit.cds.main.connection(settings.connection)
-        target, connections = declared.target(), declared.connections
     else:
-        target, connections = target_for(settings), None
+        declared = settings.remote
+    target = declared.target(settings.password)
     transfer = zeit.cds.main.transfer(
         interface, settings.spool, target,
-        settings.connections or connections)
+        settings.connections or declared.connections)
     transfer.break_lock_older_than = settings.break_lock_older_than
     return transfer
 
 
-def target_for(settings):
-    options = {}
-    if settings.tls:
-        options = dict(ca_file=settings.ca_file,
-                       verify=not settings.insecure_skip_verify)
-    factory = zope.component.getUtility(
-        IRemoteTargetFactory, name='ftps' if settings.tls else 'ftp')
-    return factory(host=settings.host, port=settings.port,
-                   user=settings.user, password=settings.password,
-                   directory=settings.dir, **options)
-
-
 def run(direction, argv=None):
     """Run one direction; returns the exit code."""
+    # The factories registered by zeit.cds declare options of their own.
+    zeit.cds.main.ensure_configured()
     args = parser(direction).parse_args(argv)
     try:
         settings = settings_from(args)
         set_up_logging(args, settings.logfile)
-    except ConfigurationError as e:
+        transfer = transfer_for(direction, settings)
+    except SettingsError as e:
         print(f'cds-{direction}: error: {e}', file=sys.stderr)
         return USAGE_ERROR
+    except CDSError as e:
+        log.error('%s', e)
+        return e.exit_code
     with shutdown.graceful():
         try:
-            transfer = transfer_for(direction, settings)
             if args.dry_run:
                 for name in transfer.plan():
                     log.info('Would %s file %s', direction, name)

@@ -13,109 +13,90 @@ Example::
     logfile = /var/log/zeit.cds/partner-a.log
     break-lock-older-than = 3600
     connections = 4
+    timeout = 60
     tls = yes
     ca-file = /etc/ssl/certs/partner-a-ca.pem
 
-Instead of host, port, user, dir, password-file and the TLS keys, a
-section may name a connection declared in a site's ZCML::
+Instead of the connection's settings, a section may name a connection
+declared in a site's ZCML::
 
     [partner-b]
     spool = /var/spool/zeit.cds/partner-b
     zcml = /srv/zeit.cms/etc/site.zcml
     connection = partner-b
+
+The keys are not listed here: they are the fields of ICommandLineSettings,
+of IConnectionSettings and of the options each registered target factory
+declares (``IRemoteTargetFactory.options``), each written with hyphens,
+and ``tls``. The command line has one option per key.
 """
 import configparser
 import dataclasses
 import os
 
-from zeit.cds.interfaces import ConfigurationError
+import zope.schema
 
-PASSWORD_VARIABLE = 'CDS_PASSWORD'
+from zeit.cds import connection
+from zeit.cds import values
+from zeit.cds.interfaces import ICommandLineSettings
+from zeit.cds.interfaces import IConnectionSettings
+from zeit.cds.interfaces import SettingsError
+from zeit.cds.zcml import IConnectionDirective
 
+# Keys that are not their field's name with hyphens: shorter, or older.
+SPELLINGS = {'directory': 'dir', 'scheme': 'protocol',
+             'verify': 'insecure-skip-verify'}
 
-def _port(value):
-    port = _integer('port', value)
-    if not 1 <= port <= 65535:
-        raise ConfigurationError(f'port {port} is out of range (1-65535)')
-    return port
+# Keys that say the opposite of their field: insecure-skip-verify = yes
+# sets verify to False.
+INVERTED = {'verify'}
 
-
-def _connections(value):
-    connections = _integer('connections', value)
-    if not 1 <= connections <= 16:
-        raise ConfigurationError(
-            f'connections {connections} is out of range (1-16)')
-    return connections
-
-
-def _seconds(value):
-    seconds = _integer('break-lock-older-than', value)
-    if seconds < 0:
-        raise ConfigurationError('break-lock-older-than must not be negative')
-    return seconds
+# A ZCML connection declares these itself; the command line may still
+# choose how many connections a run opens.
+RUN_CHOICES = {'connections'}
 
 
-def _flag(value):
-    if isinstance(value, bool):
-        return value
-    try:
-        return {'yes': True, 'true': True, 'on': True, '1': True,
-                'no': False, 'false': False, 'off': False,
-                '0': False}[value.lower()]
-    except KeyError:
-        raise ConfigurationError(
-            f'{value!r} is neither yes nor no') from None
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """A key of the config file and its command-line option."""
+
+    key: str      # as written: 'dir', 'password-file'
+    name: str     # the field's name: 'directory', 'password_file'
+    field: zope.schema.interfaces.IField
+    kind: str     # 'run', 'connection', or the scheme whose option it is
+
+    @property
+    def inverted(self):
+        return self.name in INVERTED
 
 
-def _integer(key, value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f'{key} must be a whole number, not {value!r}') from None
+def spell(name):
+    """How the config file and the command line write the setting
+    ``name``."""
+    return SPELLINGS.get(name, name.replace('_', '-'))
 
 
-# The keys of a config file section, each with its conversion.
-KEYS = {
-    'spool': str,
-    'host': str,
-    'port': _port,
-    'user': str,
-    'dir': str,
-    'password-file': str,
-    'logfile': str,
-    'break-lock-older-than': _seconds,
-    'connections': _connections,
-    'tls': _flag,
-    'ca-file': str,
-    'insecure-skip-verify': _flag,
-    'zcml': str,
-    'connection': str,
-}
+def keys():
+    """Every key, by its spelling: the run's, the connection's, ``tls``,
+    and the options of every registered target factory."""
+    found = {}
 
-# What a ZCML connection declares itself.
-CONNECTION_KEYS = ('host', 'port', 'user', 'dir', 'password-file', 'tls',
-                   'ca-file', 'insecure-skip-verify')
+    def add(fields, kind):
+        for name, field in fields:
+            found.setdefault(spell(name), Key(spell(name), name, field, kind))
+
+    add(zope.schema.getFieldsInOrder(ICommandLineSettings), 'run')
+    add(zope.schema.getFieldsInOrder(IConnectionSettings), 'connection')
+    add([('tls', IConnectionDirective['tls'])], 'connection')
+    for scheme in connection.known_schemes():
+        factory = connection.factory_for(scheme)
+        add(connection.options_of(factory).items(), scheme)
+    return found
 
 
-@dataclasses.dataclass
-class Settings:
-    """Everything one run needs; ``password`` is never shown."""
-
-    spool: str
-    host: str = None
-    user: str = None
-    password: str = dataclasses.field(default=None, repr=False)
-    port: int = 21
-    dir: str = '/'
-    logfile: str = None
-    break_lock_older_than: int = None
-    connections: int = None  # as the connection says, or the default
-    tls: bool = False
-    ca_file: str = None
-    insecure_skip_verify: bool = False
-    zcml: str = None
-    connection: str = None
+def converted(key, value):
+    """``value`` (text, or a command-line flag's True) for ``key``."""
+    return values.converted(key.field, value, key.key)
 
 
 def read_section(path, section=None):
@@ -128,93 +109,108 @@ def read_section(path, section=None):
         with open(path, encoding='utf-8') as f:
             parser.read_file(f)
     except OSError as e:
-        raise ConfigurationError(
+        raise SettingsError(
             f'Cannot read config file {path}: {e.strerror}') from e
     except configparser.Error as e:
-        raise ConfigurationError(
+        raise SettingsError(
             f'Config file {path} is not valid: '
             f'{str(e).splitlines()[0]}') from e
     if section is None:
         if len(parser.sections()) != 1:
-            raise ConfigurationError(
+            raise SettingsError(
                 f'Config file {path} has sections '
                 f'{", ".join(parser.sections()) or "(none)"}: '
                 'choose one with --section')
         section = parser.sections()[0]
     if not parser.has_section(section):
-        raise ConfigurationError(
+        raise SettingsError(
             f'Config file {path} has no section [{section}]')
-    values = {}
+    known = keys()
+    found = {}
     for key, value in parser.items(section):
-        if key not in KEYS:
-            raise ConfigurationError(
-                f'Config file {path}, section [{section}]: '
-                f'unknown key {key!r}')
-        values[key] = KEYS[key](value)
-    return values
+        where = f'Config file {path}, section [{section}]'
+        if key not in known:
+            raise SettingsError(f'{where}: unknown key {key!r}')
+        try:
+            found[key] = converted(known[key], value)
+        except SettingsError as e:
+            raise SettingsError(f'{where}: {e}') from None
+    return found
 
 
-def settings(values):
-    """Settings from ``values`` (config keys to converted values), with
-    the password read from its file or the environment."""
-    _require(values, 'spool')
-    spool = values['spool']
+class Settings:
+    """Everything one run needs; ``password`` is never shown.
+
+    The fields of ICommandLineSettings; ``connections``, the number of
+    connections the command line chose (None: the connection's);
+    ``remote``, the ConnectionSettings the command line gave (None with
+    ``zcml``); ``password``, for ``remote``.
+    """
+
+    zope.schema.fieldproperty.createFieldProperties(ICommandLineSettings)
+
+    def __init__(self, remote=None, password=None, connections=None,
+                 **settings):
+        self.remote = remote
+        self.password = password
+        self.connections = connections
+        for name, value in settings.items():
+            setattr(self, name, value)
+
+    def __repr__(self):
+        shown = [(name, getattr(self, name)) for name in
+                 zope.schema.getFieldNamesInOrder(ICommandLineSettings)]
+        shown += [('connections', self.connections), ('remote', self.remote)]
+        return 'Settings({})'.format(
+            ', '.join(f'{name}={value!r}' for name, value in shown))
+
+
+def settings(given):
+    """Settings from ``given`` (keys to converted values), with the
+    password read from its file or the environment."""
+    _require(given, 'spool')
+    spool = given['spool']
     if not os.path.isdir(spool):
         what = 'not a directory' if os.path.exists(spool) else 'missing'
-        raise ConfigurationError(f'Spool {spool} is {what}')
-    common = dict(spool=spool, logfile=values.get('logfile'),
-                  break_lock_older_than=values.get('break-lock-older-than'),
-                  connections=values.get('connections'))
-    if values.get('zcml') or values.get('connection'):
-        return _connection_settings(values, common)
-    _require(values, 'host')
-    _require(values, 'user')
-    tls = values.get('tls', False)
-    for key in ('ca-file', 'insecure-skip-verify'):
-        if values.get(key) and not tls:
-            raise ConfigurationError(f'{key} needs tls')
-    if values.get('ca-file') and values.get('insecure-skip-verify'):
-        raise ConfigurationError(
-            'ca-file and insecure-skip-verify contradict each other')
-    return Settings(
-        host=values['host'], user=values['user'],
-        password=read_password(values.get('password-file')),
-        port=values.get('port', 21), dir=values.get('dir', '/'), tls=tls,
-        ca_file=values.get('ca-file'),
-        insecure_skip_verify=values.get('insecure-skip-verify', False),
-        **common)
+        raise SettingsError(f'Spool {spool} is {what}')
+    known = keys()
+    run = {known[key].name: value for key, value in given.items()
+           if known[key].kind == 'run'}
+    run['connections'] = given.get('connections')
+    if given.get('zcml') or given.get('connection'):
+        _require(given, 'zcml')
+        _require(given, 'connection')
+        clashing = [key for key in given if known[key].kind != 'run'
+                    and known[key].name not in RUN_CHOICES]
+        if clashing:
+            raise SettingsError(
+                f'The ZCML connection declares {", ".join(clashing)} '
+                'itself')
+        return Settings(**run)
+    scheme = connection.scheme_of(given.get('protocol'), given.get('tls'),
+                                  spell)
+    common, options = {'scheme': scheme}, {}
+    for key, value in given.items():
+        found = known[key]
+        if found.kind == 'connection' and found.name in IConnectionSettings:
+            common.setdefault(found.name, value)
+        elif found.kind not in ('run', 'connection'):
+            if found.inverted:
+                value = not value
+            # A flag at its default is no choice: "tls = no" is no TLS,
+            # "insecure-skip-verify = no" no choice of FTPS.
+            if value != found.field.default:
+                options[found.name] = value
+    remote = connection.checked(common, options, spell=spell)
+    password = None
+    if connection.logs_in(connection.factory_for(remote.scheme)):
+        for key in connection.LOGIN:
+            _require(given, key)
+        password = connection.read_password(given.get('password-file'))
+    return Settings(remote=remote, password=password, **run)
 
 
-def _connection_settings(values, common):
-    _require(values, 'zcml')
-    _require(values, 'connection')
-    clashing = [key for key in CONNECTION_KEYS if key in values]
-    if clashing:
-        raise ConfigurationError(
-            f'The ZCML connection declares {", ".join(clashing)} itself')
-    return Settings(zcml=values['zcml'], connection=values['connection'],
-                    **common)
-
-
-def _require(values, key):
-    if not values.get(key):
-        raise ConfigurationError(
+def _require(given, key):
+    if not given.get(key):
+        raise SettingsError(
             f'No {key} given: use --{key} or the config key {key!r}')
-
-
-def read_password(path):
-    """The password from the file ``path``, else from CDS_PASSWORD."""
-    if path is None:
-        try:
-            return os.environ[PASSWORD_VARIABLE]
-        except KeyError:
-            raise ConfigurationError(
-                'No password: use --password-file or set '
-                f'{PASSWORD_VARIABLE}') from None
-    try:
-        with open(path, encoding='utf-8') as f:
-            return f.read().rstrip('\r\n')
-    except (OSError, UnicodeDecodeError) as e:
-        reason = getattr(e, 'strerror', None) or 'not UTF-8 text'
-        raise ConfigurationError(
-            f'Cannot read password file {path}: {reason}') from e

@@ -1,35 +1,162 @@
-"""Named connection settings: how to reach one CDS partner."""
-import dataclasses
+"""Connection settings: how to reach one CDS partner, checked against the
+factory of its scheme, and the one place that makes a target of them.
+
+ZCML (``zeit.cds.zcml``), config files and the command line
+(``zeit.cds.config``) all end here, in ``checked``.
+"""
+import os
 
 import zope.component
 import zope.interface
+import zope.schema
+import zope.schema.fieldproperty
+from zope.schema.interfaces import ValidationError
 
-from zeit.cds import config
+from zeit.cds import values
+from zeit.cds.interfaces import IConnection
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import SettingsError
+
+PASSWORD_VARIABLE = 'CDS_PASSWORD'
+
+# ``tls`` is the short form of this scheme, in ZCML and on the command line.
+TLS_SCHEME = 'ftps'
+
+# The settings every factory is called with (see IRemoteTargetFactory);
+# the others are the run's (scheme, connections) or read here (the
+# password file).
+TARGET_ARGUMENTS = ('host', 'port', 'user', 'directory', 'timeout')
+
+# What a connection of a factory that logs in needs (IRemoteTargetFactory
+# .login); a password too, from wherever the caller takes it.
+LOGIN = ('host', 'user')
 
 
-@zope.interface.implementer(IConnectionSettings)
-@dataclasses.dataclass(frozen=True)
+@zope.interface.implementer(IConnection)
 class ConnectionSettings:
+    """The settings of one connection; a setting not given has its field's
+    default. Each value is validated by its field when it is set."""
 
-    name: str
-    scheme: str = 'ftp'
-    host: str = None
-    port: int = 21
-    user: str = None
-    password_file: str = None
-    directory: str = '/'
-    ca_file: str = None
-    connections: int = 4
+    zope.schema.fieldproperty.createFieldProperties(IConnectionSettings)
 
-    def target(self):
-        factory = zope.component.getUtility(
-            IRemoteTargetFactory, name=self.scheme)
-        password = (config.read_password(self.password_file)
-                    if self.password_file else None)
-        # Only FTPS knows of CAs; other factories need not hear of them.
-        options = {'ca_file': self.ca_file} if self.ca_file else {}
-        return factory(host=self.host, port=self.port, user=self.user,
-                       password=password, directory=self.directory,
-                       **options)
+    def __init__(self, name=None, options=None, **settings):
+        self.name = name
+        self.options = dict(options or {})
+        for key, value in settings.items():
+            if key not in IConnectionSettings:
+                raise TypeError(f'{key!r} is not a connection setting')
+            setattr(self, key, value)
+
+    def __repr__(self):
+        shown = [('name', self.name)] + [
+            (key, getattr(self, key))
+            for key in zope.schema.getFieldNamesInOrder(IConnectionSettings)]
+        shown += sorted(self.options.items())
+        return 'ConnectionSettings({})'.format(
+            ', '.join(f'{key}={value!r}' for key, value in shown))
+
+    def target(self, password=None):
+        factory = factory_for(self.scheme)
+        if password is None and self.password_file:
+            password = read_password(self.password_file)
+        arguments = {key: getattr(self, key) for key in TARGET_ARGUMENTS}
+        return factory(password=password, **arguments, **self.options)
+
+
+def known_schemes():
+    """The names of the registered IRemoteTargetFactory utilities."""
+    return sorted(name for name, _ in
+                  zope.component.getUtilitiesFor(IRemoteTargetFactory))
+
+
+def factory_for(scheme, spelled='scheme'):
+    """The IRemoteTargetFactory named ``scheme``; SettingsError naming it
+    and the known ones (the setting ``spelled`` so) when there is none."""
+    factory = zope.component.queryUtility(IRemoteTargetFactory, name=scheme)
+    if factory is None:
+        raise SettingsError(
+            f'unknown {spelled} {scheme!r}; known: '
+            f'{", ".join(known_schemes()) or "none"}')
+    return factory
+
+
+def options_of(factory):
+    """The fields of the options only ``factory`` takes, by name."""
+    declared = getattr(factory, 'options', None)
+    if declared is None:
+        return {}
+    return dict(zope.schema.getFieldsInOrder(declared))
+
+
+def logs_in(factory):
+    return getattr(factory, 'login', True)
+
+
+def scheme_of(scheme, tls, spell=str):
+    """The scheme meant by ``scheme`` and the short form ``tls``."""
+    if tls and scheme not in (None, IConnectionSettings['scheme'].default,
+                              TLS_SCHEME):
+        raise SettingsError(
+            f'tls does not apply to {spell("scheme")} {scheme}')
+    if tls:
+        return TLS_SCHEME
+    return scheme or IConnectionSettings['scheme'].default
+
+
+def checked(settings, options, *, name=None, spell=str,
+            context=values.WorkingDirectory()):
+    """The ConnectionSettings of ``settings`` (IConnectionSettings fields
+    to values, the scheme among them) and ``options`` (names to values of
+    the options of some scheme).
+
+    The scheme must be registered, and each of ``options`` one that its
+    factory declares; its field converts it when it is text (relative
+    paths start at ``context``) and validates it. ``spell(name)`` is how
+    the caller's user writes a setting, for the messages. Raises
+    SettingsError.
+    """
+    scheme = settings.get('scheme') or IConnectionSettings['scheme'].default
+    factory = factory_for(scheme, spell('scheme'))
+    declared = options_of(factory)
+    converted = {}
+    for key, value in options.items():
+        if key not in declared:
+            raise SettingsError(_not_for(spell, key, scheme))
+        converted[key] = values.converted(
+            declared[key], value, spell(key), context)
+    try:
+        return ConnectionSettings(name=name, options=converted, **settings)
+    except ValidationError as e:
+        key = e.field.__name__
+        raise SettingsError(values.in_words(
+            spell(key), e.field, settings[key], e)) from None
+
+
+def _not_for(spell, key, scheme):
+    """That the option ``key`` does not apply to ``scheme``, and which
+    schemes it does apply to."""
+    takers = [name for name in known_schemes()
+              if key in options_of(factory_for(name))]
+    needs = ' or '.join('tls' if name == TLS_SCHEME
+                        else f'{spell("scheme")} {name}' for name in takers)
+    return (f'{spell(key)} does not apply to {spell("scheme")} {scheme}'
+            + (f'; it needs {needs}' if needs else ''))
+
+
+def read_password(path):
+    """The password from the file ``path``, else from CDS_PASSWORD."""
+    if path is None:
+        try:
+            return os.environ[PASSWORD_VARIABLE]
+        except KeyError:
+            raise SettingsError(
+                'No password: use --password-file or set '
+                f'{PASSWORD_VARIABLE}') from None
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read().rstrip('\r\n')
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, 'strerror', None) or 'not UTF-8 text'
+        raise SettingsError(
+            f'Cannot read password file {path}: {reason}') from e

@@ -43,9 +43,10 @@ class Exporter(Transfer):
                 run.failed(name, NotARegularFile(names.shown(name)))
             # Names noted as about to be renamed, across attempts.
             noted = set(self.spool.published())
+            # Before the finishing, which takes the finished out of noted.
+            fresh = [name for name in waiting if name not in noted]
             for name in sorted(noted):
                 run.attempt(self._finish, run, self.target, name, noted)
-            fresh = [name for name in waiting if name not in noted]
             run_batches(
                 run, functools.partial(self._export, run, noted=noted),
                 batches(fresh, self.connections), self.connections)

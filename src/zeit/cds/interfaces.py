@@ -3,7 +3,9 @@
 zeit.cms can replace any part by registering its own component in ZCML;
 ``configure.zcml`` registers the defaults.
 """
+import zope.configuration.fields
 import zope.interface
+import zope.schema
 
 
 class ISpool(zope.interface.Interface):
@@ -98,6 +100,23 @@ class ISpool(zope.interface.Interface):
 
         Harmless for names that are not there; raises LocalFileError when
         the journal cannot be changed.
+        """
+
+    def remembered(key):
+        """The bytes ``remember`` last kept under the text ``key``, or None.
+
+        Raises LocalFileError when they cannot be read.
+        """
+
+    def remember(key, data, durable=True):
+        """Keep the bytes ``data`` under the text ``key`` for later runs.
+
+        They replace what was kept under ``key`` as a whole: a run killed
+        meanwhile leaves the old bytes or the new. Durable, they are on
+        disk (fsynced) when this returns; else a crash of the system (not
+        of the process) may lose them, which costs less. Runs keep what
+        they learned about a server there (its clock, a lock file they
+        may have left). Raises LocalFileError.
         """
 
 
@@ -200,29 +219,149 @@ class IRemoteTarget(zope.interface.Interface):
 
 
 class IRemoteTargetFactory(zope.interface.Interface):
-    """Makes remote targets; registered as a utility named by URL scheme."""
+    """Makes remote targets; registered as a utility named by URL scheme
+    (``ftp``, ``ftps``, ``file``, or a site's own). ``<cds:connection
+    scheme="...">`` and ``--protocol`` take any registered name.
 
-    def __call__(*, host, port, user, password, directory):
-        """A new, unconnected IRemoteTarget."""
+    ``IConnection.target`` calls it. (A factory without the two
+    attributes below is taken as one with no options that logs in.)
+    """
+
+    options = zope.interface.Attribute(
+        'A zope.schema interface of the settings only this kind of target '
+        'takes (FTPS: ``IFTPSOptions``), or None. They are passed to it as '
+        'keyword arguments besides the common ones, and can be set in '
+        'ZCML, config files and on the command line, for this scheme only: '
+        'giving one with another scheme is a SettingsError.')
+
+    login = zope.interface.Attribute(
+        'Whether its targets log in to a server: a connection then needs '
+        'a host, a user and a password. A local folder (``file``) does '
+        'not.')
+
+    def __call__(*, host, port, user, password, directory, timeout,
+                 **options):
+        """A new, unconnected IRemoteTarget.
+
+        ``timeout`` is in seconds; a target without a network may ignore
+        it, as it may ignore the login of a server (see ``login``).
+        ``options`` are the ones declared by ``options``, converted and
+        validated; one that is not given is not passed.
+        """
 
 
 class IConnectionSettings(zope.interface.Interface):
-    """How to reach one CDS partner; a named utility, declared in ZCML
-    with ``<cds:connection>``. It holds no password, only where to read
-    it."""
+    """How to reach one CDS partner: the one model of a connection's
+    settings, with their defaults.
 
-    name = zope.interface.Attribute('The name of the connection.')
-    scheme = zope.interface.Attribute(
-        'The name of the IRemoteTargetFactory to use: ftp, ftps, sftp, file.')
-    connections = zope.interface.Attribute(
-        'How many transfers run at once.')
+    The ZCML directive ``<cds:connection>`` takes these fields as its
+    attributes, a config file and the command line as keys and options
+    (``password_file`` as ``password-file``; ``directory`` as ``dir``,
+    ``scheme`` as ``protocol``, and FTPS's ``verify = false`` as
+    ``insecure-skip-verify`` there). Options that belong to one kind of
+    target are declared by its factory (``IRemoteTargetFactory.options``).
+    There is no password: only the file it is read from.
+    """
 
-    def target():
-        """A new, unconnected IRemoteTarget for this connection.
+    scheme = zope.schema.TextLine(
+        title='Kind of target', default='ftp',
+        description='The name of a registered IRemoteTargetFactory, such '
+        'as ftp, ftps, sftp, or file (a local or mounted folder).')
+
+    host = zope.schema.TextLine(
+        title='Host', required=False,
+        description='The CDS server\'s name or address.')
+
+    port = zope.schema.Int(
+        title='Port', min=1, max=65535, default=21,
+        description='The port the server listens on.')
+
+    user = zope.schema.TextLine(
+        title='User', required=False,
+        description='The user name to log in with.')
+
+    password_file = zope.configuration.fields.Path(
+        title='Password file', required=False,
+        description='A file holding the password, read at every run.')
+
+    directory = zope.schema.TextLine(
+        title='Directory', default='/',
+        description='The CDS directory on the server, or the folder for '
+        '"file".')
+
+    connections = zope.schema.Int(
+        title='Connections', min=1, max=16, default=4,
+        description='How many transfers run at once; 1 keeps the files, '
+        'and the log lines, in their order.')
+
+    timeout = zope.schema.Int(
+        title='Timeout', min=1, default=60,
+        description='Seconds to wait for any answer of the server before '
+        'the connection counts as broken.')
+
+
+class IFTPSOptions(zope.interface.Interface):
+    """The settings only FTPS takes (``FTPSTarget.options``)."""
+
+    ca_file = zope.configuration.fields.Path(
+        title='CA file', required=False,
+        description='Trust the CAs in this PEM file instead of the '
+        "system's.")
+
+    verify = zope.configuration.fields.Bool(
+        title='Verify the certificate', default=True,
+        description='Check the server\'s certificate and host name; '
+        'without, the connection is still encrypted, but anybody in between '
+        'can pose as the server: for test servers only.')
+
+
+class IConnection(IConnectionSettings):
+    """One CDS partner by name: a named utility, declared in ZCML with
+    ``<cds:connection>`` (or made from the command line's settings)."""
+
+    name = zope.interface.Attribute(
+        'The name of the connection; None when it has none.')
+
+    options = zope.interface.Attribute(
+        'A dict of the settings only its scheme takes (see '
+        'IRemoteTargetFactory.options), converted and validated.')
+
+    def target(password=None):
+        """A new, unconnected IRemoteTarget for this connection: the one
+        place that makes a target of settings.
 
         Reads the password file now, so a changed password is used by
-        the next run. Raises ConfigurationError when it cannot.
+        the next run; ``password``, when given, is used instead. Raises
+        SettingsError when the scheme is not registered (naming the known
+        ones) or the password file cannot be read.
         """
+
+
+class ICommandLineSettings(zope.interface.Interface):
+    """What cds-export and cds-import take besides a connection's settings
+    (``IConnectionSettings``), on the command line or in a config file."""
+
+    spool = zope.schema.TextLine(
+        title='Spool', required=False,
+        description='The gocept.filestore spool folder.')
+
+    logfile = zope.configuration.fields.Path(
+        title='Log file', required=False,
+        description='Log here too; the file is reopened when logrotate '
+        'moved it away.')
+
+    break_lock_older_than = zope.schema.Int(
+        title='Break locks older than', min=0, required=False,
+        description='Remove any CDS lock older than this many seconds, '
+        'whoever holds it.')
+
+    zcml = zope.configuration.fields.Path(
+        title='ZCML', required=False,
+        description="A site's ZCML declaring connections.")
+
+    connection = zope.schema.TextLine(
+        title='Connection', required=False,
+        description='The <cds:connection> of the ZCML to use.')
 
 
 class ISummary(zope.interface.Interface):
@@ -239,7 +378,9 @@ class ITransfer(zope.interface.Interface):
 
     break_lock_older_than = zope.interface.Attribute(
         'Seconds after which any CDS lock file is removed, whoever holds '
-        'it; None (the default) never removes somebody else\'s lock.')
+        'it, its age measured by the server clock an earlier run of the '
+        'spool checked (without one, the run backs off); None (the '
+        'default) never removes somebody else\'s lock.')
 
     connections = zope.interface.Attribute(
         'How many connections transfer at once (4 by default; 1 keeps '
@@ -295,10 +436,16 @@ class CDSError(Exception):
         self.reason = message if reason is None else reason
 
 
-class ConfigurationError(CDSError):
+class SettingsError(CDSError):
     """The settings or arguments do not make sense."""
 
     exit_code = 2
+
+
+# Deprecated: the old name, easily confused with zope.configuration's
+# ConfigurationError. Kept in 0.2 for code that imported it; to be
+# removed in the release after.
+ConfigurationError = SettingsError
 
 
 class Interrupted(CDSError):

@@ -14,13 +14,13 @@ import zope.configuration.xmlconfig
 import zeit.cds
 import zeit.cds.run.shutdown
 from zeit.cds.interfaces import CDSError
-from zeit.cds.interfaces import ConfigurationError
-from zeit.cds.interfaces import IConnectionSettings
+from zeit.cds.interfaces import IConnection
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.oserrors import reported_as
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,10 @@ def transfer(interface, store_dir, target, connections=None):
 
 
 def connection(name):
-    """The IConnectionSettings named ``name``, declared in ZCML."""
-    settings = zope.component.queryUtility(IConnectionSettings, name=name)
+    """The IConnection named ``name``, declared in ZCML."""
+    settings = zope.component.queryUtility(IConnection, name=name)
     if settings is None:
-        raise ConfigurationError(f'No CDS connection {name!r} is configured')
+        raise SettingsError(f'No CDS connection {name!r} is configured')
     return settings
 
 
@@ -67,7 +67,7 @@ def load_zcml(path):
         zope.configuration.xmlconfig.file(os.path.abspath(path))
     except zope.configuration.exceptions.ConfigurationError as e:
         # zope.configuration's messages span lines; cron mails want one.
-        raise ConfigurationError(
+        raise SettingsError(
             f'Cannot load ZCML {path}: {" ".join(str(e).split())}') from e
 
 

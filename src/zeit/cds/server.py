@@ -16,9 +16,11 @@ import pyftpdlib.ioloop
 import pyftpdlib.servers
 import trustme
 
-from zeit.cds import config
+from zeit.cds import connection
+from zeit.cds import values
 from zeit.cds.cli import ArgumentParser
-from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import IConnectionSettings
+from zeit.cds.interfaces import SettingsError
 
 # Every permission, including MFMT and SITE CHMOD, so the server never
 # stands in the way of a client.
@@ -130,7 +132,7 @@ def parser():
         prog='cds-server',
         description='Serve a folder as a CDS FTP server, with one user. '
         'The password comes from --password-file or the environment '
-        f'variable {config.PASSWORD_VARIABLE}.')
+        f'variable {connection.PASSWORD_VARIABLE}.')
     p.add_argument('--root', required=True, help='the folder to serve')
     p.add_argument('--host', default='127.0.0.1',
                    help='the address to listen on (default 127.0.0.1)')
@@ -150,10 +152,10 @@ def tls_options(args):
     made, with its CA file beside it, in a new folder outside the root."""
     if not args.tls:
         if args.certfile or args.keyfile:
-            raise ConfigurationError('--certfile and --keyfile need --tls')
+            raise SettingsError('--certfile and --keyfile need --tls')
         return {}
     if bool(args.certfile) != bool(args.keyfile):
-        raise ConfigurationError('--certfile and --keyfile go together')
+        raise SettingsError('--certfile and --keyfile go together')
     certfile, keyfile = args.certfile, args.keyfile
     if certfile is None:
         folder = tempfile.mkdtemp(prefix='cds-server-tls-')
@@ -165,7 +167,7 @@ def tls_options(args):
               f'--ca-file {made.ca_file}', flush=True)
     for path in (certfile, keyfile):
         if not os.access(path, os.R_OK):
-            raise ConfigurationError(f'Cannot read {path}')
+            raise SettingsError(f'Cannot read {path}')
     return dict(handler=pyftpdlib.handlers.TLS_FTPHandler,
                 certfile=certfile, keyfile=keyfile,
                 tls_control_required=True, tls_data_required=True)
@@ -174,19 +176,19 @@ def tls_options(args):
 def port_number(value):
     if value == '0':
         return 0
-    return config.KEYS['port'](value)
+    return values.converted(IConnectionSettings['port'], value, 'port')
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
         if not os.path.isdir(args.root):
-            raise ConfigurationError(f'Root {args.root} is not a directory')
-        password = config.read_password(args.password_file)
+            raise SettingsError(f'Root {args.root} is not a directory')
+        password = connection.read_password(args.password_file)
         server = EmbeddedServer(args.root, args.user, password,
                                 host=args.host, port=port_number(args.port),
                                 **tls_options(args))
-    except ConfigurationError as e:
+    except SettingsError as e:
         print(f'cds-server: error: {e}', file=sys.stderr)
         sys.exit(e.exit_code)
     except OSError as e:

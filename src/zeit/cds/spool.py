@@ -2,9 +2,11 @@
 import contextlib
 import ctypes
 import errno
+import hashlib
 import logging
 import os
 import stat
+import tempfile
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 # leaves everything but those three alone.
 JOURNAL = 'cds-journal'
 EXPORT_JOURNAL = 'cds-export-journal'
+# What runs keep for later runs (see ISpool.remember), one file per key.
+MEMORY = 'cds-memory'
 
 
 def make_spool(path, files):
@@ -196,6 +200,25 @@ class FileStoreSpool:
                          'Cannot clear journal entries of delivered files'):
             self._journal.forget_all(names)
 
+    def _memory(self, key):
+        # Keys are any text; a digest makes a safe file name of each.
+        digest = hashlib.sha256(key.encode('utf-8', 'surrogateescape'))
+        return os.path.join(self.path, MEMORY, digest.hexdigest())
+
+    def remembered(self, key):
+        with reported_as(LocalFileError, 'Cannot read what earlier runs '
+                         f'kept in spool {self.path}'):
+            try:
+                with open(self._memory(key), 'rb') as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+
+    def remember(self, key, data, durable=True):
+        with reported_as(LocalFileError, 'Cannot keep what this run '
+                         f'learned in spool {self.path}'):
+            _write_atomically(self._memory(key), data, durable)
+
 
 class Journal:
     """A folder with one file per journalled name, holding a few bytes
@@ -281,6 +304,29 @@ class Journal:
                 removed = True
         if removed:
             self._sync(self.path)
+
+
+def _write_atomically(path, data, durable):
+    """Replace the file ``path`` by one with ``data``: a crash leaves
+    either the old file or the new one, never a mix. Durable, the new one
+    is on disk when this returns."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+        _fsync_directory(os.path.dirname(folder))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+    try:
+        with open(fd, 'wb') as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.rename(temporary, path)
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    if durable:
+        _fsync_directory(folder)
 
 
 def _remove_quietly(path):

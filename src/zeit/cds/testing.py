@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import cryptography.x509
 import pyftpdlib.handlers
@@ -107,7 +108,7 @@ class LogCapture:
 
     def __init__(self, level=logging.INFO):
         self._stream = io.StringIO()
-        self._handler = logging.StreamHandler(self._stream)
+        self._handler = _RecordingHandler(self._stream)
         self._handler.setFormatter(logging.Formatter('%(message)s'))
         root = logging.getLogger()
         self._old_level = root.level
@@ -117,9 +118,15 @@ class LogCapture:
     def getvalue(self):
         return self._stream.getvalue()
 
+    def warnings(self):
+        """The messages logged at WARNING level or above."""
+        return [message for level, message in self._handler.messages
+                if level >= logging.WARNING]
+
     def clear(self):
         self._stream.seek(0)
         self._stream.truncate()
+        self._handler.messages.clear()
 
     def uninstall(self):
         root = logging.getLogger()
@@ -131,6 +138,18 @@ class LogCapture:
 
     def __exit__(self, *exc_info):
         self.uninstall()
+
+
+class _RecordingHandler(logging.StreamHandler):
+    """Writes to its stream, and keeps each (level, message)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append((record.levelno, record.getMessage()))
+        super().emit(record)
 
 
 # Tests build their spools with it.
@@ -260,6 +279,115 @@ class _CutOffProducer:
         self.sent = True
         return self.file.read(max(os.fstat(self.file.fileno()).st_size // 2,
                                   1))
+
+
+class OddHandler(pyftpdlib.handlers.FTPHandler):
+    """A server with the odd replies of servers in the field, each
+    switched on by a class attribute (``odd_handler`` makes the class).
+
+    ``empty_nlst_reply``: the reply to NLST of an empty directory, instead
+    of an empty listing (GNU inetutils' ftpd: ``550 No files found.``).
+
+    ``nlst_needs_argument``: a bare NLST is refused (Twisted's FTP server).
+
+    ``refuse_pipelined``: a command that arrived before the reply to the
+    one before it is refused with 503 and has no effect, as from a server
+    that reads one command at a time and takes no more.
+
+    ``abort_early_transfers``: a STOR or RETR that arrived before the
+    reply to the PASV (or EPSV) before it is aborted with 426 and the
+    passive port closed; a STOR leaves an empty file behind (Twisted's
+    FTP server). Other commands may come ahead of their predecessor's
+    reply.
+
+    A command arrived before the reply to the one before it when it was
+    read with it: asynchat still holds it in ``ac_in_buffer`` once the
+    one before it is done.
+
+    Any attribute of pyftpdlib's FTPHandler can be set too, such as
+    ``use_gmt_times = False`` for a server that gives MDTM in its local
+    time.
+    """
+
+    empty_nlst_reply = None
+    nlst_needs_argument = False
+    refuse_pipelined = False
+    abort_early_transfers = False
+
+    # Whether the command at hand arrived before the previous one's reply.
+    arrived_early = False
+    _next_arrived_early = False
+
+    def found_terminator(self):
+        self.arrived_early = self._next_arrived_early
+        super().found_terminator()
+        self._next_arrived_early = bool(self.ac_in_buffer)
+
+    def pre_process_command(self, line, cmd, arg):
+        if self.refuse_pipelined and self.arrived_early:
+            self.respond('503 Bad sequence of commands.')
+        elif cmd == 'NLST' and not arg and self.nlst_needs_argument:
+            self.respond('500 Syntax error: NLST requires an argument.')
+        else:
+            super().pre_process_command(line, cmd, arg)
+
+    def ftp_NLST(self, path):
+        if (self.empty_nlst_reply and self.fs.isdir(path)
+                and not self.fs.listdir(path)):
+            self.respond(self.empty_nlst_reply)
+            return None
+        return super().ftp_NLST(path)
+
+    def ftp_STOR(self, file, mode='w'):
+        if not self._too_early():
+            return super().ftp_STOR(file, mode)
+        # Before the reply, which may reach the client at once.
+        self.run_as_current_user(self.fs.open, file, 'wb').close()
+        return self._abort()
+
+    def ftp_RETR(self, file):
+        if not self._too_early():
+            return super().ftp_RETR(file)
+        return self._abort()
+
+    def _too_early(self):
+        return self.abort_early_transfers and self.arrived_early
+
+    def _abort(self):
+        self._shutdown_connecting_dtp()
+        self.respond('426 Transfer aborted. Data connection closed.')
+
+
+def odd_handler(unknown=(), **odd):
+    """An OddHandler class with the attributes ``odd``, to which the
+    commands ``unknown`` (such as SIZE or MLSD) are unknown: it answers
+    them with 500 and leaves them out of FEAT."""
+    for name in odd:
+        if not hasattr(OddHandler, name):
+            raise TypeError(f'OddHandler has no attribute {name!r}')
+    proto_cmds = {name: info for name, info in OddHandler.proto_cmds.items()
+                  if name not in unknown}
+    return type('OddHandler', (OddHandler,), dict(odd, proto_cmds=proto_cmds))
+
+
+# The odd replies of the servers of the interop tests, for odd_handler.
+LIKE_INETUTILS = dict(empty_nlst_reply='550 No files found.',
+                      unknown=('MLSD', 'MLST'))
+LIKE_TWISTED = dict(nlst_needs_argument=True, abort_early_transfers=True,
+                    unknown=('MLSD', 'MLST'))
+
+
+def local_timezone(testcase, name):
+    """Let the test's process (and its servers in threads) keep local time
+    in the time zone ``name`` (e.g. 'EST5EDT') until the test ends."""
+    testcase.addCleanup(time.tzset)
+    previous = os.environ.get('TZ')
+    if previous is None:
+        testcase.addCleanup(os.environ.pop, 'TZ', None)
+    else:
+        testcase.addCleanup(os.environ.__setitem__, 'TZ', previous)
+    os.environ['TZ'] = name
+    time.tzset()
 
 
 class KeepingHandler(pyftpdlib.handlers.FTPHandler):

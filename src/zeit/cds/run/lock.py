@@ -2,17 +2,26 @@
 
 Export holds the lock file ``write``, import holds ``read``; either run
 backs off while the other file exists. A lock file names its owner, so a
-lock left behind by a killed run of ours can be told from anybody else's.
+lock left behind by a killed run of ours can be told from anybody else's;
+one that a failed store of ours left (empty, cut short, unreadable) is
+told by the spool's notes on the server (ServerNotes), which also keep
+the server's clock, by which lock ages are judged.
 """
 import dataclasses
 import datetime
 import logging
 import os
 import socket
+import time
 
 from zeit.cds import names
+from zeit.cds.interfaces import CDSError
+from zeit.cds.interfaces import ConnectionLost
+from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import RemoteExists
 from zeit.cds.interfaces import RemoteLocked
+from zeit.cds.interfaces import TransferError
+from zeit.cds.run.notes import ServerNotes
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,21 @@ def _remove(target, name):
         raise error
 
 
+def _part_of(sent, content):
+    """Whether a lock file with ``content`` (None: unreadable) may be what
+    a store of the bytes ``sent`` left: all or the beginning of them."""
+    return content is None or sent.startswith(content)
+
+
+def _described(content):
+    """A lock file's ``content`` (None: unreadable), for a log line."""
+    if content is None:
+        return 'unreadable'
+    if not content:
+        return 'empty'
+    return str(LockOwner.parse(content) or 'incomplete')
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -94,8 +118,13 @@ def _alive(pid):
 class RemoteLock:
     """One CDS lock file, taken and released through a remote target.
 
-    ``break_older_than`` (seconds, off when None) lets a run remove any
-    lock older than that, whoever holds it.
+    ``spool`` (an ISpool) keeps the notes on the server (see
+    ServerNotes) from run to run. ``break_older_than`` (seconds, off when
+    None) lets a run remove any lock older than that, whoever holds it,
+    but only by an age measured against a server clock a run checked.
+
+    The target's methods are called in this class only: names, read,
+    write, remove, modified.
     """
 
     def __init__(self, target, name, spool, break_older_than=None):
@@ -103,38 +132,125 @@ class RemoteLock:
         self.name = name
         self.spool = spool
         self.break_older_than = break_older_than
-        self.owner = LockOwner.this_process(spool)
+        self.owner = LockOwner.this_process(spool.path)
+        self._notes = None
+
+    @property
+    def notes(self):
+        # Read when needed first: a dry run never needs them.
+        if self._notes is None:
+            self._notes = ServerNotes(self.spool, self.target)
+        return self._notes
 
     def acquire(self):
         """Create the lock file; raises RemoteLocked when another lock
         holds. Taking a lock this process already holds is harmless (as
-        after a reconnect)."""
+        after a reconnect).
+
+        When the store of the lock file fails, what it may have left is
+        removed before the error is raised; when even that fails, the
+        notes keep it for the next run to take over.
+        """
         self._clear_way(self.target.names())
         content = self.owner.dumps()
+        # Noted before the store: whatever becomes of it (even the end of
+        # this process), a later run knows what it may find. Only a crash
+        # of the system can lose the note, and that makes a later run back
+        # off, never take a partner's lock: it need not wait for the disk.
+        # Its removal, which keeps a later run from taking a partner's
+        # empty lock for ours, does.
+        self.notes.locks[self.name] = content
+        self.notes.save(durable=False)
+        try:
+            others, ours = self._store(content)
+        except CDSError as e:
+            self._take_back(content, e)
+            raise
+        if others or not ours:
+            self._give_up_after_race(others, ours)
+
+    def _store(self, content):
+        """Store our lock file, see whether it holds, and learn the
+        server's clock from it; returns the other lock files there, and
+        whether ours holds our ``content``."""
+        before = time.time()
         try:
             self.target.create(self.name, content)
         except RemoteExists:
             pass  # Ours from before a reconnect, or a racer's: see below.
+        after = time.time()
         # Where a file cannot be created exclusively (FTP), and for the
         # other lock's name in any case: look again, so that of two
         # parties racing for the lock at most one goes on.
         present = self.target.names()
+        ours = self.target.read(self.name) == content
         others = [lock for lock in names.LOCKS
                   if lock != self.name and lock in present]
-        ours = self.target.read(self.name) == content
-        if others or not ours:
-            self._give_up_after_race(others, ours)
+        if ours and not others:
+            self._learn_clock(before, after)
+        # Stored: from now on its content tells whose it is.
+        del self.notes.locks[self.name]
+        self.notes.save()
+        return others, ours
+
+    def _take_back(self, sent, failure):
+        """After ``failure`` to store ``sent``: remove what the store
+        left, or see that it left nothing; else the note stays, for the
+        spool to take the file over when it gets the lock next."""
+        if isinstance(failure, ConnectionLost):
+            # The session is gone, or out of step: nothing it would show
+            # now can be trusted.
+            self._may_be_left(failure)
+            return
+        try:
+            if self.name in self.target.names():
+                if _part_of(sent, self._content(self.name)):
+                    _remove(self.target, self.name)
+        except CDSError as e:
+            self._may_be_left(e)
+            return
+        self.notes.locks.pop(self.name, None)
+        self.notes.save()
+
+    def _may_be_left(self, reason):
+        log.warning('Cannot make sure that lock file %s is gone (%s); this '
+                    'spool takes it over when it gets the lock next',
+                    self.name, reason)
+
+    def _content(self, lock):
+        """The content of ``lock``; None when the server refuses to give
+        it."""
+        try:
+            return self.target.read(lock)
+        except TransferError:
+            return None
+
+    def _left_by_us(self, lock, content):
+        """Whether ``lock``, with ``content`` (None: unreadable), may be
+        what a store of this spool left, as its notes have it."""
+        sent = self.notes.locks.get(lock)
+        return sent is not None and _part_of(sent, content)
 
     def _clear_way(self, present):
         for lock in names.LOCKS:
             if lock in present:
                 self._clear(lock)
+            else:
+                # Nothing there: no store of ours left anything.
+                self.notes.locks.pop(lock, None)
 
     def _clear(self, lock):
-        owner = LockOwner.parse(self.target.read(lock))
+        content = self._content(lock)
+        owner = None if content is None else LockOwner.parse(content)
         if owner is not None and owner.same_process(self.owner):
             return
-        if owner is not None and owner.left_behind_by_us(self.spool):
+        if self._left_by_us(lock, content):
+            log.warning('Taking over lock file %s that a failed store of '
+                        'this spool left (%s)', lock, _described(content))
+            _remove(self.target, lock)
+            del self.notes.locks[lock]
+            return
+        if owner is not None and owner.left_behind_by_us(self.spool.path):
             log.warning(
                 'Taking over lock file %s left behind by a killed run (%s)',
                 lock, owner)
@@ -142,8 +258,13 @@ class RemoteLock:
             return
         holder = owner or 'held by another party'
         if self.break_older_than is not None:
-            age = self._age(lock)
-            if age > self.break_older_than:
+            age = self.age(lock)
+            if age is None:
+                log.warning(
+                    'Not breaking lock file %s (%s): its age is unknown, '
+                    'as %s; remove it by hand if its holder is gone',
+                    lock, holder, self.notes.clock.doubt)
+            elif age > self.break_older_than:
                 log.warning('Breaking lock file %s, %d seconds old (%s)',
                             lock, age, holder)
                 _remove(self.target, lock)
@@ -152,9 +273,29 @@ class RemoteLock:
             f'CDS directory {self.target.directory} is locked: '
             f'lock file {lock!r} exists ({holder})')
 
-    def _age(self, lock):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        return (now - self.target.modified(lock)).total_seconds()
+    def age(self, lock):
+        """How many seconds ago, at least, the lock file ``lock`` was
+        written, by the server clock our own lock files showed; None
+        while that clock is in doubt (see ServerClock.doubt)."""
+        clock = self.notes.clock
+        if clock.doubt is not None:
+            return None
+        return clock.age(self.target.modified(lock))
+
+    def _learn_clock(self, before, after):
+        """Learn the server clock from our lock, stored between our times
+        ``before`` and ``after``."""
+        try:
+            stamp = self.target.modified(self.name)
+        except ConnectionLost:
+            raise
+        except RemoteError:
+            return  # No MDTM: ages on this server stay unknown.
+        moved = self.notes.clock.learn(before, after, stamp)
+        if moved is not None:
+            log.warning('The clock of the CDS server moved by %d seconds '
+                        'against ours since the last run; lock ages are '
+                        'not trusted until the next run confirms it', moved)
 
     def _give_up_after_race(self, others, ours):
         if not ours:

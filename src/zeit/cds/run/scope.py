@@ -49,9 +49,11 @@ def locked(lock, reconnect):
     out, with a reconnect if need be, or, once the connection was lost for
     good, with one more try."""
     log.info('Creating lock file')
-    lock.acquire()
-    log.info('Lock file successfully created')
     with reconnect.restoring(lock.target, lock.acquire):
+        # A store of the lock file cut off by a dropped connection: the
+        # reconnect takes the lock again, and over what the store left.
+        reconnect.attempt(lock.acquire, target=lock.target)
+        log.info('Lock file successfully created')
         try:
             yield
         except ConnectionLost:

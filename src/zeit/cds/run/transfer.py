@@ -1,6 +1,7 @@
 """What every run does around its transfers: its lock's scope, its report
 and its reconnect policy (``scope``, ``report``, ``reconnect``), put
 together for the exporter and the importer."""
+from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.run import shutdown
 from zeit.cds.run.lock import RemoteLock
 from zeit.cds.run.reconnect import RECONNECT_DELAYS
@@ -17,7 +18,7 @@ class Transfer:
     reconnect_delays = RECONNECT_DELAYS
     # How many connections transfer at once; one keeps the files, and the
     # log lines, in their order.
-    connections = 4
+    connections = IConnectionSettings['connections'].default
 
     def __init__(self, spool, target):
         self.spool = spool
@@ -42,7 +43,7 @@ class Run:
         self.spool = transfer.spool
         self.target = transfer.target
         self.lock = RemoteLock(
-            self.target, lock_name, self.spool.path,
+            self.target, lock_name, self.spool,
             break_older_than=transfer.break_lock_older_than)
         self.reconnect = ReconnectPolicy(transfer.reconnect_delays)
         self.report = Report(transfer)

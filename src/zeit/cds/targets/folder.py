@@ -21,15 +21,20 @@ CHUNK_SIZE = 1024 * 1024
 @zope.interface.implementer(IRemoteTarget)
 @zope.interface.provider(IRemoteTargetFactory)
 class FileTarget:
-    """The folder ``directory``; host, port, user and password are not
-    used and may be None."""
+    """The folder ``directory``; host, port, user, password and timeout
+    are not used and may be None."""
 
     # A mounted share is as fast as a disk; nothing to count.
     progress = None
     creates_exclusively = True
 
+    # See IRemoteTargetFactory: no options of its own, no server to log
+    # in to.
+    options = None
+    login = False
+
     def __init__(self, *, directory, host=None, port=None, user=None,
-                 password=None):
+                 password=None, timeout=None):
         self.directory = directory
 
     @property

@@ -105,6 +105,10 @@ class FTPTarget:
     # FTP has no exclusive create: a STOR replaces what is there.
     creates_exclusively = False
 
+    # See IRemoteTargetFactory: no options of its own; a server to log in to.
+    options = None
+    login = True
+
     def __init__(self, *, host, port=21, user, password, directory='/',
                  timeout=60):
         self.host = host

@@ -32,8 +32,9 @@ import ssl
 
 import zope.interface
 
-from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import IFTPSOptions
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import TLSError
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.targets.ftp import _printable
@@ -152,15 +153,15 @@ def tls_context(*, ca_file=None, verify=True):
     and host name verified against ``ca_file`` or the system's trust store,
     unless ``verify`` is False.
 
-    Raises ConfigurationError when ``ca_file`` cannot be used.
+    Raises SettingsError when ``ca_file`` cannot be used.
     """
     if ca_file is not None and not verify:
-        raise ConfigurationError(
+        raise SettingsError(
             f'CA file {ca_file} given, but certificate verification is off')
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except OSError as e:  # ssl.SSLError too
-        raise ConfigurationError(
+        raise SettingsError(
             f'Cannot use CA file {ca_file}: {_ssl_reason(e)}') from e
     if not verify:
         context.check_hostname = False
@@ -183,8 +184,11 @@ class FTPSTarget(FTPTarget):
       but anybody in between can pose as the server and learn the
       password. Every connect then logs a WARNING.
 
-    Raises ConfigurationError at once when ``ca_file`` cannot be used.
+    Raises SettingsError at once when ``ca_file`` cannot be used.
     """
+
+    # Settable in ZCML, config files and on the command line, for ftps only.
+    options = IFTPSOptions
 
     def __init__(self, *, ca_file=None, verify=True, **options):
         super().__init__(**options)

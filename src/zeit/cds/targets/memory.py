@@ -30,6 +30,11 @@ _File = collections.namedtuple('_File', ['data', 'modified', 'serial'])
 class MemoryCDS:
     """Directories of files in memory; ``files(directory)`` shows one."""
 
+    # See IRemoteTargetFactory: no options of its own, no server to log
+    # in to.
+    options = None
+    login = False
+
     def __init__(self):
         self._directories = {}
         # Several connections of a run work at once.
@@ -42,7 +47,7 @@ class MemoryCDS:
                      next(self._serials))
 
     def __call__(self, *, directory='/', **ignored):
-        # Host, user and password have nothing to check here.
+        # Host, user, password and timeout have nothing to do here.
         return MemoryTarget(self, directory)
 
     def files(self, directory='/'):

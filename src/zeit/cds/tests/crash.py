@@ -163,8 +163,9 @@ class Hold:
     ``release``; the server's handler is a HoldingHandler.
 
     ``arm(command, name, note)`` picks the command (``RETR``: after the
-    first chunk is sent; ``DELE`` and ``RNTO``: before anything is removed
-    or renamed; ``RENAMED``: after a rename, before its reply), the file,
+    first chunk is sent; ``STOR``: with the file created, before any byte
+    arrives; ``DELE`` and ``RNTO``: before anything is removed or renamed;
+    ``RENAMED``: after a rename, before its reply), the file,
     and the function told, with a line for ``ChildRun.note``, once the
     server holds.
     """
@@ -205,6 +206,16 @@ class HoldingHandler(zeit.cds.testing.RetrieveHandler):
         if not self.hold.holds('RETR', name):
             return producer
         return _HeldProducer(producer, self.hold, name)
+
+    def ftp_STOR(self, file, mode='w'):
+        name = os.path.basename(file)
+        if not self.hold.holds('STOR', name):
+            return super().ftp_STOR(file, mode)
+        # The transfer has begun: the file is there, empty.
+        self.run_as_current_user(self.fs.open, file, 'wb').close()
+        self.hold.wait('STOR', name)
+        self.respond('451 Held back by the test.')
+        return None
 
     def ftp_DELE(self, path):
         name = os.path.basename(path)

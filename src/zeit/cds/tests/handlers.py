@@ -1,8 +1,15 @@
 """pyftpdlib handlers that misbehave on purpose, as real servers do.
 
-The troubles hit files whose name contains "b.xml".
+Unless a handler says otherwise, the troubles hit files whose name
+contains "b.xml".
 """
+import os
+
+import pyftpdlib.filesystems
 import pyftpdlib.handlers
+import pyftpdlib.log
+
+import zeit.cds.names
 
 
 class NoMLSDHandler(pyftpdlib.handlers.FTPHandler):
@@ -101,3 +108,128 @@ class DropOnBHandler(pyftpdlib.handlers.FTPHandler):
             self.close()
             return None
         return super().ftp_STOR(file, mode)
+
+
+# The CDS lock files: stores that fail, files that cannot be read, clocks
+# that are off.
+
+def _is_lock(path):
+    return os.path.basename(path) in zeit.cds.names.LOCKS
+
+
+class _LockAbortingDTPHandler(pyftpdlib.handlers.DTPHandler):
+
+    def _aborting(self):
+        return (self.cmd_channel.refusing and not self._closed
+                and _is_lock(self.file_obj.name))
+
+    def enable_receiving(self, type, cmd):
+        super().enable_receiving(type, cmd)
+        if self._aborting() and not self.cmd_channel.kept:
+            self._abort()
+
+    def handle_read(self):
+        super().handle_read()
+        if self._aborting():
+            self.file_obj.truncate(self.cmd_channel.kept)
+            self._abort()
+
+    handle_read_event = handle_read
+
+    def _abort(self):
+        self._resp = ('426 Transfer aborted. Data connection closed.',
+                      pyftpdlib.log.logger.debug)
+        self.close()
+
+
+class AbortedLockStoreHandler(pyftpdlib.handlers.FTPHandler):
+    """Aborts the upload of a lock file with 426 when ``kept`` bytes of it
+    are on disk (0: the file stays empty), as Twisted's server does to a
+    STOR sent together with its PASV. An ordinary server once the test
+    sets ``refusing`` false."""
+
+    refusing = True
+    kept = 0
+    dtp_handler = _LockAbortingDTPHandler
+
+
+class DropAtLockStoreOnceHandler(pyftpdlib.handlers.FTPHandler):
+    """At the first upload of a lock file, creates it empty and hangs up
+    the control connection."""
+
+    dropped = False
+
+    def ftp_STOR(self, file, mode='w'):
+        if _is_lock(file) and not type(self).dropped:
+            type(self).dropped = True
+            self.run_as_current_user(self.fs.open, file, 'wb').close()
+            self.hang_up()
+            return None
+        return super().ftp_STOR(file, mode)
+
+    def hang_up(self):
+        self.close()
+
+
+class SilentAtLockStoreOnceHandler(DropAtLockStoreOnceHandler):
+    """At the first upload of a lock file, creates it empty and never
+    answers, as a server that hangs."""
+
+    def hang_up(self):
+        pass
+
+
+class GoneAtLockStoreHandler(DropAtLockStoreOnceHandler):
+    """As DropAtLockStoreOnceHandler, and then answers every connection
+    with 421 while the Event ``down`` (given by the test) is set; it is
+    set at the hang-up."""
+
+    down = None
+
+    def handle(self):
+        if self.down.is_set():
+            self.respond('421 Service not available.')
+            self.close_when_done()
+            return
+        super().handle()
+
+    def hang_up(self):
+        self.down.set()
+        super().hang_up()
+
+
+class UnreadableLockHandler(pyftpdlib.handlers.FTPHandler):
+    """Refuses to send the lock files it did not receive itself, as a
+    server does with a file of another user that only its owner may
+    read."""
+
+    received = frozenset()
+
+    def ftp_STOR(self, file, mode='w'):
+        type(self).received |= {file}
+        return super().ftp_STOR(file, mode)
+
+    def ftp_DELE(self, path):
+        type(self).received -= {path}
+        return super().ftp_DELE(path)
+
+    def ftp_RETR(self, file):
+        if _is_lock(file) and file not in self.received:
+            self.respond('550 Permission denied.')
+            return None
+        return super().ftp_RETR(file)
+
+
+class _ShiftedClockFS(pyftpdlib.filesystems.AbstractedFS):
+
+    def getmtime(self, path):
+        return super().getmtime(path) + self.cmd_channel.clock_shift
+
+
+class LocalTimeHandler(pyftpdlib.handlers.FTPHandler):
+    """Reports times (MDTM) ``clock_shift`` seconds off UTC: by default
+    in the local time of a server five hours west of UTC, as pyftpdlib's
+    own ``use_gmt_times = False`` does in New York in winter."""
+
+    abstracted_fs = _ShiftedClockFS
+    clock_shift = -5 * 3600

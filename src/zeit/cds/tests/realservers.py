@@ -1,25 +1,29 @@
-"""Real FTP servers for the interoperability tests: vsftpd, ProFTPD and
-Pure-FTPd, each run on 127.0.0.1 for the length of one test layer.
+"""Real FTP servers for the interoperability tests: vsftpd, ProFTPD,
+Pure-FTPd, GNU inetutils' ftpd and Twisted's FTP server, each run on
+127.0.0.1 for the length of one test layer.
 
 The binaries come from the folder named by ``$CDS_FTP_SERVERS``, into
 which ``.ci/ftp-servers.sh`` unpacks Debian's packages (they conflict with
-one another, so they are not installed), or else from the system. Each
-server gets a configuration of its own in a temporary folder, a fresh root
-folder, a login with a random password, and a control port and passive
-ports that were free on 127.0.0.1. It runs in the foreground as a child of
-the test process, in a process group of its own, and is stopped through
-the PID that was started.
+one another, so they are not installed), or else from the system; Twisted
+comes with the test environment. Each server gets a configuration of its
+own in a temporary folder, a fresh root folder, a login with a random
+password, and a control port and passive ports that were free on
+127.0.0.1 (or that the OS picked, where the server tells its port). It
+runs in the foreground as a child of the test process, in a process group
+of its own, and is stopped through the PID that was started.
 
-The servers must be started as root, since each session switches to the
-user who logged in. All logins map to one dedicated system account,
-``cds-ftp-test``, which owns the root folders. It is created on first use
-(``useradd --system``: home ``/``, no login shell) and left in place for
-the next run. vsftpd knows only system accounts: it authenticates this one
-through PAM (its service name has no file in /etc/pam.d, so Debian's
-``other`` service, pam_unix, applies); the account's password is set to a
-new random one when vsftpd starts and locked again when it stops.
-ProFTPD (AuthUserFile) and Pure-FTPd (PureDB) have a virtual user of their
-own that runs as the account.
+The Debian servers must be started as root, since each session switches
+to the user who logged in. All logins map to one dedicated system
+account, ``cds-ftp-test``, which owns the root folders. It is created on
+first use (``useradd --system``: home ``/``, no login shell) and left in
+place for the next run. vsftpd and inetutils' ftpd know only system
+accounts: they log in as this one, whose password is set to a new random
+one when the server starts and locked again when it stops. vsftpd checks
+it through PAM (its service name has no file in /etc/pam.d, so Debian's
+``other`` service, pam_unix, applies), inetutils' ftpd against
+/etc/shadow. ProFTPD (AuthUserFile) and Pure-FTPd (PureDB) have a virtual
+user of their own that runs as the account. Twisted's server runs as the
+test process's user and keeps its one user in memory.
 
 With ``tls=True`` a server insists on explicit TLS (FTPS) for the login
 and for every data connection, with an RSA certificate for 127.0.0.1 and
@@ -33,10 +37,12 @@ import os
 import pwd
 import random
 import secrets
+import selectors
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -52,8 +58,11 @@ ACCOUNT = 'cds-ftp-test'
 ACCOUNT_LOCK = os.path.join(tempfile.gettempdir(), f'{ACCOUNT}.lock')
 VIRTUAL_USER = 'cds'
 HOST = '127.0.0.1'
-# Each server's passive range; ProFTPD wants at least two ports.
-PASSIVE_PORTS = 4
+# Each server's passive range. A run's parallel connections need many
+# more ports than there are connections: the ports of finished data
+# connections linger a while. With four ports, vsftpd answers a PASV with
+# "500 OOPS: vsf_sysutil_bind" at times and ends the session.
+PASSIVE_PORTS = 64
 START_SECONDS = 10
 # Starts with new ports, should another process take a server's port
 # between the check that it is free and the server's bind.
@@ -168,6 +177,14 @@ class RealFTPServer:
     # Whether its TLS data connections must resume the control
     # connection's TLS session.
     requires_tls_session_reuse = False
+    # Whether it keeps a name's UTF-8 bytes as they came and lists them so.
+    utf8_names = True
+    # Whether its sessions run as the system account (they switch to it,
+    # so the server must be started as root).
+    system_account = True
+    # Whether it binds a port the OS picks and prints it on a line of its
+    # own once it listens, rather than being given free ports.
+    reports_port = False
 
     def __init__(self, installation=None, tls=False):
         self.installation = (
@@ -200,7 +217,7 @@ class RealFTPServer:
             return (f'{self.name} not found at {self.executable}: unpack '
                     f'the servers with `bash .ci/ftp-servers.sh DEST` and '
                     f'set {ENVIRONMENT}=DEST')
-        if os.geteuid() != 0:
+        if self.system_account and os.geteuid() != 0:
             return (f'{self.name} must be started as root: its sessions '
                     f'switch to the user who logs in')
         if self.tls:
@@ -234,10 +251,12 @@ class RealFTPServer:
         self.folder = tempfile.mkdtemp(prefix=f'cds-{self.name}-')
         # The servers' session processes only pass through.
         os.chmod(self.folder, 0o711)
-        uid, gid = ensure_account()
         self.root = os.path.join(self.folder, 'root')
         os.mkdir(self.root)
-        os.chown(self.root, uid, gid)
+        uid = gid = None
+        if self.system_account:
+            uid, gid = ensure_account()
+            os.chown(self.root, uid, gid)
         self.password = secrets.token_urlsafe(16)
         if self.tls:
             # Read by the server as root, before its sessions start. RSA,
@@ -247,15 +266,19 @@ class RealFTPServer:
             self.certificate = zeit.cds.server.make_certificate(
                 self.folder, hosts=(self.host, 'localhost'),
                 key_type=trustme.KeyType.RSA)
-        ports = free_port_range(1 + PASSIVE_PORTS)
-        self.port = ports[0]
-        self.passive_ports = ports[1], ports[-1]
+        if not self.reports_port:
+            ports = free_port_range(1 + PASSIVE_PORTS)
+            self.port = ports[0]
+            self.passive_ports = ports[1], ports[-1]
         command = self.configure(uid, gid)
         with open(self.log_path, 'wb') as log:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, cwd=self.folder,
-                env=self.environment(), start_new_session=True)
+                command, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if self.reports_port else log,
+                stderr=log, cwd=self.folder, env=self.environment(),
+                start_new_session=True)
+        if self.reports_port:
+            self.port = self._reported_port()
         self._wait_until_ready()
 
     @property
@@ -263,7 +286,8 @@ class RealFTPServer:
         return self.own_file('server.log')
 
     def environment(self):
-        env = dict(os.environ)
+        # With Python's path, for the servers that run Python modules.
+        env = zeit.cds.testing.child_environment()
         libraries = glob.glob(
             os.path.join(self.installation, 'usr/lib/*-linux-gnu'))
         if self.installation != '/' and libraries:
@@ -284,7 +308,8 @@ class RealFTPServer:
         path = os.path.join(self.root, name)
         with open(path, 'wb') as f:
             f.write(data)
-        os.chown(path, *ensure_account())
+        if self.system_account:
+            os.chown(path, *ensure_account())
 
     def contents(self):
         """The files in the root folder: a dict of name to bytes."""
@@ -295,6 +320,20 @@ class RealFTPServer:
                 with open(path, 'rb') as f:
                     result[name] = f.read()
         return result
+
+    def _reported_port(self):
+        """The port the server prints once it listens."""
+        output = self._process.stdout
+        with selectors.DefaultSelector() as selector:
+            selector.register(output, selectors.EVENT_READ)
+            line = output.readline() if selector.select(START_SECONDS) else b''
+        # It prints nothing more.
+        output.close()
+        if not line.strip().isdigit():
+            raise RuntimeError(
+                f'{self.name} reported no port within {START_SECONDS} s: '
+                f'{line!r} {self._log_tail()}')
+        return int(line)
 
     def _wait_until_ready(self):
         deadline = time.monotonic() + START_SECONDS
@@ -352,16 +391,16 @@ class RealFTPServer:
             self.folder = None
 
 
-class SystemAccountLogin:
-    """Mixed into a server that logs in the system account itself
-    (vsftpd through PAM, sshd through crypt(3)): ``set_account_password``
-    gives the account the server's password, and it is locked again when
-    the server stops.
+class SystemLogin:
+    """Mixin for a server that knows only system accounts: its sessions
+    log in as the test account, without chroot; they start in ``/`` and
+    enter the root folder by its full path.
 
-    The server holds an exclusive lock on ``ACCOUNT_LOCK`` from before it
-    starts until it has locked the account again, so that two test runs
-    on one machine take turns instead of changing the password under each
-    other.
+    ``log_in_as_account`` gives the account the server's password. The
+    server holds an exclusive lock on ``ACCOUNT_LOCK`` from before that
+    until it has locked the account again, so that two servers (or two
+    test runs on one machine) take turns instead of changing the password
+    under each other.
     """
 
     _lock = None
@@ -382,16 +421,15 @@ class SystemAccountLogin:
         if lock is not None:
             lock.close()
 
-    def set_account_password(self):
+    def log_in_as_account(self):
         self.user = ACCOUNT
         subprocess.run(['chpasswd'], input=f'{ACCOUNT}:{self.password}\n',
                        text=True, check=True, capture_output=True)
         self._password_set = True
 
 
-class Vsftpd(SystemAccountLogin, RealFTPServer):
-    """vsftpd with the system account, without chroot: its sessions start
-    in ``/`` and enter the root folder by its full path."""
+class Vsftpd(SystemLogin, RealFTPServer):
+    """vsftpd with the system account (see SystemLogin)."""
 
     name = 'vsftpd'
     binary = 'usr/sbin/vsftpd'
@@ -400,8 +438,7 @@ class Vsftpd(SystemAccountLogin, RealFTPServer):
     requires_tls_session_reuse = True
 
     def configure(self, uid, gid):
-        self.set_account_password()
-        self.directory = self.root
+        self.log_in_as_account()
         empty = self.own_file('empty')
         os.mkdir(empty, 0o755)
         config = write_file(self.own_file('vsftpd.conf'), f"""\
@@ -563,6 +600,77 @@ class PureFTPd(RealFTPServer):
         ] if self.tls else [])
 
 
+class InetutilsFTPd(SystemLogin, RealFTPServer):
+    """GNU inetutils' ftpd with the system account (see SystemLogin).
+
+    It has no port option and serves one connection on its standard input
+    and output: zeit.cds.tests.inetd starts one for each connection.
+    Without ``--auth pam`` it checks the password against /etc/shadow
+    itself (its PAM login is broken: it asks PAM for the password before
+    the client sent it, and Linux-PAM's pam_unix gives up). It admits only
+    accounts whose shell /etc/shells lists, which the account's
+    /usr/sbin/nologin is not; so the inetd runs in a mount namespace of
+    its own, where /etc/shells is a file that lists it, and nothing
+    changes outside.
+    """
+
+    name = 'inetutils-ftpd'
+    binary = 'usr/sbin/ftpd'
+    has_mlsd = False
+    reports_port = True
+
+    def unavailable(self):
+        reason = super().unavailable()
+        if reason is None:
+            result = subprocess.run(
+                self.mount_namespace + ['true'], capture_output=True,
+                text=True)
+            if result.returncode:
+                reason = (f'{self.name} needs a mount namespace of its own: '
+                          f'{result.stderr.strip()}')
+        return reason
+
+    @property
+    def mount_namespace(self):
+        return ['unshare', '--mount', '--propagation', 'private', '--']
+
+    def configure(self, uid, gid):
+        self.log_in_as_account()
+        shells = write_file(self.own_file('shells'),
+                            pwd.getpwnam(ACCOUNT).pw_shell + '\n')
+        return self.mount_namespace + [
+            sys.executable, '-m', 'zeit.cds.tests.inetd', '--shells', shells,
+            self.executable, '--umask', '022']
+
+
+class TwistedFTPd(RealFTPServer):
+    """Twisted's FTP server (zeit.cds.tests.twistedftp), with the test
+    environment's Twisted; it runs as the test process's user.
+
+    It decodes the names in commands as Latin-1 but lists names as UTF-8,
+    so a name that the client sends as UTF-8 is stored as the UTF-8 of its
+    bytes read as Latin-1, and listed so.
+    """
+
+    name = 'Twisted'
+    has_mlsd = False
+    utf8_names = False
+    system_account = False
+    reports_port = True
+
+    def unavailable(self):
+        try:
+            import twisted.protocols.ftp  # noqa: F401
+        except ImportError as e:
+            return f'{self.name}: {e}'
+        return None
+
+    def configure(self, uid, gid):
+        password_file = write_file(self.own_file('password'), self.password)
+        return [sys.executable, '-m', 'zeit.cds.tests.twistedftp',
+                self.root, self.user, password_file]
+
+
 class RealServerLayer(zope.component.testlayer.LayerBase):
     """Runs one real server for all tests of the layer; every test starts
     with an empty root folder.
@@ -598,6 +706,8 @@ class RealServerLayer(zope.component.testlayer.LayerBase):
 VSFTPD_LAYER = RealServerLayer(Vsftpd)
 PROFTPD_LAYER = RealServerLayer(ProFTPD)
 PUREFTPD_LAYER = RealServerLayer(PureFTPd)
+INETUTILS_LAYER = RealServerLayer(InetutilsFTPd)
+TWISTED_LAYER = RealServerLayer(TwistedFTPd)
 PROFTPD_WITHOUT_OVERWRITE_LAYER = RealServerLayer(ProFTPDWithoutOverwrite)
 VSFTPD_TLS_LAYER = RealServerLayer(Vsftpd, tls=True)
 PROFTPD_TLS_LAYER = RealServerLayer(ProFTPD, tls=True)

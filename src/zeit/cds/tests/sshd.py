@@ -21,7 +21,7 @@ import asyncssh
 
 from zeit.cds.tests.realservers import RealFTPServer
 from zeit.cds.tests.realservers import RealServerLayer
-from zeit.cds.tests.realservers import SystemAccountLogin
+from zeit.cds.tests.realservers import SystemLogin
 from zeit.cds.tests.realservers import ensure_account
 from zeit.cds.tests.realservers import write_file
 
@@ -38,7 +38,7 @@ def make_key(path):
     return key
 
 
-class OpenSSH(SystemAccountLogin, RealFTPServer):
+class OpenSSH(SystemLogin, RealFTPServer):
     """OpenSSH's sshd serving SFTP only; the sessions see the whole file
     system (no chroot) and enter the root folder by its full path."""
 
@@ -52,7 +52,7 @@ class OpenSSH(SystemAccountLogin, RealFTPServer):
     host_key = None
 
     def configure(self, uid, gid):
-        self.set_account_password()
+        self.log_in_as_account()
         self.directory = self.root
         ensure_account('sshd', home=PRIVILEGE_SEPARATION,
                        comment='sshd privilege separation')

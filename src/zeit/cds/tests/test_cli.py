@@ -3,6 +3,7 @@ against a real FTP server."""
 import fcntl
 import os
 import pty
+import socket
 import struct
 import subprocess
 import sys
@@ -161,6 +162,34 @@ password-file = {self.password_file}
         self.assertEqual(sorted(FILES), sorted(
             os.listdir(os.path.join(self.server.root, 'incoming'))))
 
+    def test_protocol_file_needs_no_server(self):
+        folder = os.path.join(self.scratch, 'share')
+        os.mkdir(folder)
+        result = self.cds('--spool', self.store_dir, '--protocol', 'file',
+                          '--dir', folder)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(folder)))
+
+    def silent_server(self):
+        """The port of a server that takes connections, but never says a
+        word."""
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind(('127.0.0.1', 0))
+        silent.listen(5)
+        return str(silent.getsockname()[1])
+
+    def test_timeout_ends_the_wait_for_a_server(self):
+        port = self.silent_server()
+        for args in [self.options(port=port, timeout='1'),
+                     ['--config', self.config('/', 'timeout = 1\n'),
+                      '--port', port]]:
+            result = self.cds(*args)
+            self.assertExit(1, result)
+            self.assertIn(f'ERROR: Cannot connect to CDS FTP server at '
+                          f'127.0.0.1 port {port}: timed out', result.stderr)
+            self.assertEqual(sorted(FILES), self.spool_files('new'))
+
 
 class ExitCodeTest(CommandLineTestCase):
 
@@ -182,6 +211,9 @@ class ExitCodeTest(CommandLineTestCase):
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
     def test_old_lock_is_broken_only_when_asked(self):
+        # A run that gets the lock checks the server's clock, for the
+        # lock ages of later runs.
+        self.assertExit(0, self.cds(*self.options(), script='cds-import'))
         lock = os.path.join(self.server.root, names.READ_LOCK)
         with open(lock, 'w') as f:
             f.write('partner reading\n')
@@ -190,7 +222,7 @@ class ExitCodeTest(CommandLineTestCase):
         self.assertExit(75, self.cds(*self.options()))
         result = self.cds(*self.options(**{'break-lock-older-than': '3600'}))
         self.assertExit(0, result)
-        self.assertIn('WARNING: Breaking lock file read, 72', result.stderr)
+        self.assertIn('WARNING: Breaking lock file read, 7', result.stderr)
         self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
 
     def test_busy_spool_is_75(self):
@@ -262,6 +294,44 @@ class ExitCodeTest(CommandLineTestCase):
         broken = self.write('broken.ini', 'no section here\n')
         self.assertFails(2, f'Config file {broken} is not valid',
                          '--config', broken)
+
+    def test_unknown_protocol_is_2_and_names_the_known_ones(self):
+        self.assertFails(
+            2, "cds-export: error: unknown protocol 'sftp'; known: file, "
+            'ftp, ftps\n', *self.options(), '--protocol', 'sftp')
+
+    def test_an_option_of_another_protocol_is_2(self):
+        self.assertFails(
+            2, 'ca-file does not apply to protocol file; it needs tls',
+            *self.options(protocol='file', **{'ca-file': 'ca.pem'}))
+        self.assertFails(
+            2, 'tls does not apply to protocol file',
+            *self.options(protocol='file'), '--tls')
+        config = self.write('cds.ini', '[partner-a]\n'
+                            'insecure-skip-verify = yes\n')
+        self.assertFails(
+            2, 'insecure-skip-verify does not apply to protocol ftp; it '
+            'needs tls', '--config', config, *self.options())
+
+    def test_timeout_must_be_positive(self):
+        self.assertFails(2, 'timeout must be at least 1, not 0',
+                         *self.options(timeout='0'))
+        self.assertFails(2, "timeout must be a whole number, not 'soon'",
+                         *self.options(timeout='soon'))
+
+    def test_config_value_errors_name_the_key_and_the_file(self):
+        for line, message in [
+                ('tls = yes please', "tls: 'yes please' is neither yes "
+                 'nor no'),
+                ('timeout = 0', 'timeout must be at least 1, not 0'),
+                ('port = ftp', "port must be a whole number, not 'ftp'"),
+                ('connections = 17', 'connections 17 is out of range '
+                 '(1-16)')]:
+            with self.subTest(line):
+                config = self.write('cds.ini', f'[partner-a]\n{line}\n')
+                self.assertFails(
+                    2, f'cds-export: error: Config file {config}, section '
+                    f'[partner-a]: {message}\n', '--config', config)
 
 
 class ProgressBarTest(CommandLineTestCase):
@@ -373,6 +443,22 @@ class TLSCommandTest(CommandLineTestCase):
         self.assertIn('refused TLS (AUTH TLS)', result.stderr)
         self.assertEqual([], os.listdir(server.root))
 
+    def test_protocol_ftps_is_tls(self):
+        result = self.cds(*self.options(protocol='ftps'),
+                          '--ca-file', self.layer.ca_file)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
+
+    def test_protocol_and_ca_file_from_a_config_file(self):
+        config = self.write('cds.ini', f'''\
+[partner-a]
+protocol = ftps
+ca-file = {self.layer.ca_file}
+''')
+        result = self.cds('--config', config, *self.options())
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(self.server.root)))
+
     def test_tls_options_need_tls(self):
         for option in [('--ca-file', self.layer.ca_file),
                        ('--insecure-skip-verify',)]:
@@ -426,6 +512,26 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertExit(2, result)
         self.assertIn('The ZCML connection declares host itself',
                       result.stderr)
+
+    def test_the_timeout_comes_from_zcml_too(self):
+        site = self.site(scheme='file', directory=self.scratch, timeout=5)
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir, '--timeout', '9')
+        self.assertExit(2, result)
+        self.assertIn('The ZCML connection declares timeout itself',
+                      result.stderr)
+
+    def test_unknown_scheme_is_one_line_and_2(self):
+        site = self.site(scheme='sftp', host='h', user='u',
+                         password_file=self.password_file)
+        result = self.cds('--zcml', site, '--connection', 'partner-a',
+                          '--spool', self.store_dir)
+        self.assertExit(2, result)
+        self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
+        self.assertRegex(
+            result.stderr, r"^cds-export: error: Cannot load ZCML .*: "
+            r"cds:connection 'partner-a': unknown scheme 'sftp'; known: "
+            r"file, ftp, ftps ")
 
 
 class ServerCommandTest(CommandLineTestCase):

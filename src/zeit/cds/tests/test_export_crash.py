@@ -81,3 +81,15 @@ class ExportCrashTest(crash.CrashTestCase):
         self.assertEqual([], self.spool_files('new'))
         self.assertEqual(sorted(self.files), self.spool_files('cur'))
         self.assertEqual([], self.spool_files('cds-export-journal'))
+
+    def test_killed_while_storing_its_lock(self):
+        self.kill(crash.KillPoint(r'^\[server\] holding '),
+                  hold=('STOR', names.WRITE_LOCK))
+        # The run could not remove what its store left.
+        self.assertEqual([names.WRITE_LOCK], os.listdir(self.server.root))
+        first, = crash.run_until_success(self.call)
+        self.assertIn('WARNING Taking over lock file write that a failed '
+                      'store of this spool left (empty)', first.lines)
+        self.consume()
+        self.assertEqual(sorted(self.files), sorted(self.consumed))
+        self.assertEqual([], os.listdir(self.server.root))

@@ -19,7 +19,7 @@ import zeit.cds.testing
 from zeit.cds.exporter import Exporter
 from zeit.cds.targets.ftps import FTPSTarget
 from zeit.cds.interfaces import AuthenticationError
-from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IRemoteTarget
@@ -125,14 +125,14 @@ class CAFileTest(unittest.TestCase):
     """A CA file that cannot be used is a configuration error, found when
     the target is made, before anything else happens."""
 
-    def assertConfigurationError(self, message, **kw):
-        with self.assertRaises(ConfigurationError) as raised:
+    def assertSettingsError(self, message, **kw):
+        with self.assertRaises(SettingsError) as raised:
             FTPSTarget(host='h', user='u', password='p', **kw)
         self.assertEqual(message, str(raised.exception))
         self.assertEqual(2, raised.exception.exit_code)
 
     def test_missing(self):
-        self.assertConfigurationError(
+        self.assertSettingsError(
             'Cannot use CA file /nonexistent.pem: No such file or directory',
             ca_file='/nonexistent.pem')
 
@@ -140,12 +140,12 @@ class CAFileTest(unittest.TestCase):
         with tempfile.NamedTemporaryFile(suffix='.pem') as f:
             f.write(b'no certificate here\n')
             f.flush()
-            self.assertConfigurationError(
+            self.assertSettingsError(
                 f'Cannot use CA file {f.name}: no certificate or crl found',
                 ca_file=f.name)
 
     def test_contradicts_skipping_verification(self):
-        self.assertConfigurationError(
+        self.assertSettingsError(
             'CA file ca.pem given, but certificate verification is off',
             ca_file='ca.pem', verify=False)
 

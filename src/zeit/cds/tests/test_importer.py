@@ -99,8 +99,9 @@ class CraftedNamesTest(ImportTestCase):
                          self.spool_files('new'))
         self.assertEqual([], self.spool_files('tmp'))
         self.assertEqual(['spool'], os.listdir(self.base))
-        self.assertEqual(['cds-journal', 'cds.lock', 'cur', 'new', 'tmp'],
-                         sorted(os.listdir(self.store_dir)))
+        self.assertEqual(
+            ['cds-journal', 'cds-memory', 'cds.lock', 'cur', 'new', 'tmp'],
+            sorted(os.listdir(self.store_dir)))
         self.assertEqual([], os.listdir(self.layer.server.root))
 
     def test_mlsd(self):

@@ -1,5 +1,6 @@
 """The export, the import and the listing against real FTP servers: vsftpd,
-ProFTPD and Pure-FTPd, each with plain FTP and with explicit TLS (FTPS).
+ProFTPD and Pure-FTPd, each with plain FTP and with explicit TLS (FTPS);
+GNU inetutils' ftpd and Twisted's FTP server with plain FTP.
 
 Each server runs in a layer of its own (see realservers.py) and the same
 tests run against each of them. Where a server cannot run here, its tests
@@ -25,6 +26,8 @@ from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
 from zeit.cds.targets.ftp import FTPTarget
+from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run.notes import ServerNotes
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests import realservers
 from zeit.cds.tests.test_components import SpoolTestCase
@@ -143,6 +146,27 @@ class RealServerTestCase(SpoolTestCase):
             'Disconnected from CDS FTP server',
         ]
 
+    def scratch(self):
+        folder = tempfile.mkdtemp(prefix='cds-interop-')
+        self.addCleanup(zeit.cds.testing.remove_tree, folder)
+        return folder
+
+    def cds(self, direction, *options, spool=None):
+        """Run cds-export or cds-import against the server, with TLS when
+        it insists, on ``spool`` (a folder) or the test's spool."""
+        password_file = os.path.join(self.scratch(), 'password')
+        with open(password_file, 'w') as f:
+            f.write(self.server.password)
+        return zeit.cds.testing.run_script(
+            f'cds-{direction}', '--spool', spool or self.store_dir,
+            '--host', self.server.host, '--port', str(self.server.port),
+            '--user', self.server.user, '--dir', self.server.directory,
+            '--password-file', password_file,
+            *(['--tls'] if self.server.tls else []), *options,
+            # Past the run's own timeout (60 s), so that a run that waits
+            # for the server ends with its own error.
+            timeout=120)
+
     def remote_path(self, name):
         return os.path.join(self.server.root, name)
 
@@ -201,6 +225,21 @@ class ExportTests:
     def test_foreign_lock_makes_export_back_off(self):
         zeit.cds.testing.make_spool(self.store_dir, {'a-file': b'A'})
         self.assert_backs_off('export')
+
+    def test_run_checks_the_server_clock_for_lock_ages(self):
+        self.export({'a-file': b'A'})
+        notes = ServerNotes(FileStoreSpool(self.store), self.target())
+        self.assertEqual({}, notes.locks)
+        self.assertIsNone(notes.clock.doubt)
+        # The server runs on our clock and reports UTC (RFC 3659).
+        self.assertLessEqual(notes.clock.low, 0)
+        self.assertLessEqual(0, notes.clock.high)
+        self.server.put(names.READ_LOCK, FOREIGN_LOCK)
+        lock = RemoteLock(self.connected(), names.WRITE_LOCK,
+                          FileStoreSpool(self.store))
+        age = lock.age(names.READ_LOCK)
+        self.assertIsNotNone(age)
+        self.assertLess(age, 60)
 
     def test_name_with_spaces_and_umlauts(self):
         files = {'Größe und Maß.xml': '<Maß>Größe</Maß>'.encode()}
@@ -397,6 +436,93 @@ class ListingTests:
         self.assertEqual([], target.names())
 
 
+class FieldTests:
+    """What a partner's runs meet on the layer's server, through the
+    command line: a hundred small files, a big one and a name with spaces
+    (and umlauts, where the server keeps UTF-8 names) exported on the
+    default connections and on one, then imported into a fresh spool;
+    an export into a directory that holds a file of the partner's; and
+    runs with nothing to do against an empty directory.
+
+    After each run: exit 0, every file byte for byte where it belongs,
+    and no temporary upload and no lock file left on the server.
+    """
+
+    def field_files(self):
+        files = {f'article-{i:03}.xml': f'<article>{i}</article>\n'.encode()
+                 for i in range(100)}
+        files['big.xml'] = os.urandom(3 * MIB)
+        # Twisted's server cannot keep a UTF-8 name (see realservers.py).
+        name = ('Größe und Maß.xml' if self.server.utf8_names
+                else 'Name mit Leerzeichen.xml')
+        files[name] = '<article>Maß</article>\n'.encode()
+        return files
+
+    def assert_ran(self, result):
+        self.assertEqual(0, result.returncode,
+                         f'stdout: {result.stdout}\nstderr: {result.stderr}')
+        self.assertEqual([], [name for name in os.listdir(self.server.root)
+                              if names.is_reserved(name)])
+
+    def fresh_spool(self):
+        folder = self.scratch()
+        zeit.cds.testing.make_spool(folder, {})
+        return folder
+
+    def spool_contents(self, spool, section):
+        """The files in the ``section`` of ``spool``: name to bytes."""
+        folder = os.path.join(spool, section)
+        result = {}
+        for name in os.listdir(folder):
+            with open(os.path.join(folder, name), 'rb') as f:
+                result[name] = f.read()
+        return result
+
+    def export_and_import(self, *options):
+        """Export the field's files with ``options``, import them into a
+        fresh spool with the same options, and check each run."""
+        files = self.field_files()
+        zeit.cds.testing.make_spool(self.store_dir, files)
+        self.assert_ran(self.cds('export', *options))
+        self.assertEqual(files, self.server.contents())
+        self.assertEqual([], self.spool_files('new'))
+        self.assertEqual(files, self.spool_contents(self.store_dir, 'cur'))
+        spool = self.fresh_spool()
+        self.assert_ran(self.cds('import', *options, spool=spool))
+        self.assertEqual([], os.listdir(self.server.root))
+        self.assertEqual({}, self.spool_contents(spool, 'tmp'))
+        self.assertEqual(files, self.spool_contents(spool, 'new'))
+
+    def test_field_on_the_default_connections(self):
+        self.export_and_import()
+
+    def test_field_on_one_connection(self):
+        self.export_and_import('--connections', '1')
+
+    def test_field_export_beside_a_foreign_file(self):
+        foreign = {'partner.xml': b'<article>not ours</article>\n'}
+        self.server.put('partner.xml', foreign['partner.xml'])
+        files = self.field_files()
+        zeit.cds.testing.make_spool(self.store_dir, files)
+        self.assert_ran(self.cds('export'))
+        self.assertEqual(dict(files, **foreign), self.server.contents())
+        self.assertEqual([], self.spool_files('new'))
+        self.assertEqual(sorted(files), self.spool_files('cur'))
+
+    def test_field_nothing_to_do(self):
+        for direction, past in [('export', 'Exported'),
+                                ('import', 'Imported')]:
+            with self.subTest(direction=direction):
+                result = self.cds(direction)
+                self.assert_ran(result)
+                self.assertIn(f'{past} 0 files, 0 bytes', result.stderr)
+                self.assertEqual([], os.listdir(self.server.root))
+                self.assertEqual(
+                    ([], [], []),
+                    tuple(self.spool_files(section)
+                          for section in ['tmp', 'new', 'cur']))
+
+
 class TLSTests:
     """What only a server that insists on TLS shows."""
 
@@ -465,22 +591,6 @@ class TLSTests:
                 ], lines)
                 self.assertEqual(before, self.spool_state())
 
-    def scratch(self):
-        folder = tempfile.mkdtemp(prefix='cds-interop-')
-        self.addCleanup(zeit.cds.testing.remove_tree, folder)
-        return folder
-
-    def cds(self, direction, *options):
-        """Run cds-export or cds-import with TLS against the server."""
-        password_file = os.path.join(self.scratch(), 'password')
-        with open(password_file, 'w') as f:
-            f.write(self.server.password)
-        return zeit.cds.testing.run_script(
-            f'cds-{direction}', '--spool', self.store_dir,
-            '--host', self.server.host, '--port', str(self.server.port),
-            '--user', self.server.user, '--dir', self.server.directory,
-            '--password-file', password_file, '--tls', *options)
-
     def test_command_line_round_trip(self):
         ca_file = ['--ca-file', self.server.certificate.ca_file]
         files = {'a.xml': b'A', 'Größe und Maß.xml': b'M'}
@@ -514,18 +624,28 @@ class TLSTests:
 # One class per server, each running every mixin of tests above; with TLS
 # as well.
 
-class VsftpdTest(ExportTests, ImportTests, ListingTests, RealServerTestCase):
+class VsftpdTest(ExportTests, ImportTests, ListingTests, FieldTests,
+                 RealServerTestCase):
     layer = realservers.VSFTPD_LAYER
 
 
-class ProFTPDTest(ExportTests, ImportTests, ListingTests,
+class ProFTPDTest(ExportTests, ImportTests, ListingTests, FieldTests,
                   RealServerTestCase):
     layer = realservers.PROFTPD_LAYER
 
 
-class PureFTPdTest(ExportTests, ImportTests, ListingTests,
+class PureFTPdTest(ExportTests, ImportTests, ListingTests, FieldTests,
                    RealServerTestCase):
     layer = realservers.PUREFTPD_LAYER
+
+
+class InetutilsFTPdTest(ExportTests, ImportTests, ListingTests, FieldTests,
+                        RealServerTestCase):
+    layer = realservers.INETUTILS_LAYER
+
+
+class TwistedFTPdTest(FieldTests, RealServerTestCase):
+    layer = realservers.TWISTED_LAYER
 
 
 class VsftpdTLSTest(ExportTests, ImportTests, ListingTests, TLSTests,

@@ -1,5 +1,6 @@
 """The CDS lock protocol against a real FTP server."""
 import dataclasses
+import datetime
 import os
 import subprocess
 import sys
@@ -9,6 +10,9 @@ import zeit.cds.testing
 from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.run.lock import LockOwner
 from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run.notes import ServerNotes
+from zeit.cds.spool import FileStoreSpool
+from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
@@ -76,6 +80,16 @@ class RemoteLockTest(SpoolTestCase):
         self.log = zeit.cds.testing.LogCapture()
         self.addCleanup(self.log.uninstall)
 
+    def lock(self, name='write', **kw):
+        return RemoteLock(self.target, name, FileStoreSpool(self.store), **kw)
+
+    def check_clock(self):
+        """A run of this spool that gets the lock, and so checks the
+        server's clock."""
+        lock = self.lock()
+        lock.acquire()
+        lock.release()
+
     def remote(self, name):
         return os.path.join(self.layer.server.root, name)
 
@@ -84,7 +98,7 @@ class RemoteLockTest(SpoolTestCase):
             f.write(data)
 
     def test_acquire_writes_owner_and_release_removes_it(self):
-        lock = RemoteLock(self.target, 'write', self.store_dir)
+        lock = self.lock()
         lock.acquire()
         with open(self.remote('write'), 'rb') as f:
             self.assertEqual(lock.owner, LockOwner.parse(f.read()))
@@ -96,7 +110,7 @@ class RemoteLockTest(SpoolTestCase):
             for wanted in ['read', 'write']:
                 with self.subTest(present=present, wanted=wanted):
                     self.put_remote(present, b'partner\n')
-                    lock = RemoteLock(self.target, wanted, self.store_dir)
+                    lock = self.lock(wanted)
                     with self.assertRaises(RemoteLocked) as raised:
                         lock.acquire()
                     self.assertIn(repr(present), str(raised.exception))
@@ -112,12 +126,12 @@ class RemoteLockTest(SpoolTestCase):
         running = dataclasses.replace(owner, pid=os.getppid())
         self.put_remote('write', running.dumps())
         with self.assertRaises(RemoteLocked) as raised:
-            RemoteLock(self.target, 'write', self.store_dir).acquire()
+            self.lock().acquire()
         self.assertIn(f'pid {os.getppid()}', str(raised.exception))
         self.assertEqual(running, LockOwner.parse(self.target.read('write')))
 
     def test_taking_a_lock_again_in_the_same_process_is_harmless(self):
-        lock = RemoteLock(self.target, 'write', self.store_dir)
+        lock = self.lock()
         lock.acquire()
         lock.acquire()
         self.assertEqual(['write'], self.target.names())
@@ -128,25 +142,49 @@ class RemoteLockTest(SpoolTestCase):
         os.utime(self.remote(name), (then, then))
 
     def test_old_lock_is_broken_only_when_asked(self):
+        self.check_clock()
         self.put_remote('read', b'partner reading\n')
         self.age_remote('read', 700)
         with self.assertRaises(RemoteLocked):
-            RemoteLock(self.target, 'write', self.store_dir).acquire()
-        lock = RemoteLock(self.target, 'write', self.store_dir,
-                          break_older_than=600)
+            self.lock().acquire()
+        lock = self.lock(break_older_than=600)
         lock.acquire()
         self.assertEqual(['write'], self.target.names())
+        # A second or two younger, at most: the server's times are whole
+        # seconds, and our own store took a moment.
         self.assertRegex(
             self.log.getvalue(),
-            r'^Breaking lock file read, 7\d\d seconds old '
+            r'^Breaking lock file read, (69\d|70\d) seconds old '
             r'\(held by another party\)\n$')
+
+    def test_old_lock_is_kept_while_the_clock_is_unchecked(self):
+        self.put_remote('read', b'partner reading\n')
+        self.age_remote('read', 700)
+        lock = self.lock(break_older_than=600)
+        self.assertIsNone(lock.age('read'))
+        with self.assertRaises(RemoteLocked) as raised:
+            lock.acquire()
+        self.assertEqual(75, raised.exception.exit_code)
+        self.assertEqual(['read'], self.target.names())
+        self.assertEqual(
+            "Not breaking lock file read (held by another party): its age "
+            "is unknown, as no run of this spool has checked the server's "
+            "clock yet (a run that gets the lock does); remove it by hand "
+            "if its holder is gone\n", self.log.getvalue())
+
+    def test_age_by_the_checked_clock(self):
+        self.check_clock()
+        self.put_remote('read', b'partner reading\n')
+        self.age_remote('read', 700)
+        age = self.lock().age('read')
+        self.assertLessEqual(690, age)
+        self.assertLess(age, 800)
 
     def test_young_lock_is_not_broken(self):
         self.put_remote('read', b'partner reading\n')
         self.age_remote('read', 300)
         with self.assertRaises(RemoteLocked):
-            RemoteLock(self.target, 'write', self.store_dir,
-                       break_older_than=600).acquire()
+            self.lock(break_older_than=600).acquire()
         self.assertEqual(['read'], self.target.names())
 
     def test_lock_left_behind_by_killed_run_is_taken_over(self):
@@ -154,7 +192,7 @@ class RemoteLockTest(SpoolTestCase):
         stale = LockOwner(host=owner.host, pid=dead_pid(), spool=owner.spool,
                           time=owner.time)
         self.put_remote('write', stale.dumps())
-        lock = RemoteLock(self.target, 'write', self.store_dir)
+        lock = self.lock()
         lock.acquire()
         with open(self.remote('write'), 'rb') as f:
             self.assertEqual(lock.owner, LockOwner.parse(f.read()))
@@ -162,3 +200,47 @@ class RemoteLockTest(SpoolTestCase):
             f'Taking over lock file write left behind by a killed run '
             f'(zeit.cds on host {owner.host}, pid {stale.pid}',
             self.log.getvalue())
+
+
+class ServerNotesTest(SpoolTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.spool = FileStoreSpool(self.store)
+        self.target = FTPTarget(host='cds.example', user='u', password='p',
+                                directory='/in')
+
+    def test_kept_per_server_and_read_back(self):
+        notes = ServerNotes(self.spool, self.target)
+        notes.locks['write'] = b'tool: zeit.cds\n\xc3\xbc'
+        now = time.time()
+        notes.clock.learn(now, now, datetime.datetime.fromtimestamp(
+            int(now) - 3600, datetime.timezone.utc))
+        notes.save()
+        again = ServerNotes(self.spool, self.target)
+        self.assertEqual(notes.locks, again.locks)
+        self.assertEqual(notes.clock, again.clock)
+        other = FTPTarget(host='cds.example', user='u', password='p',
+                          directory='/out')
+        self.assertEqual({}, ServerNotes(self.spool, other).locks)
+
+    def notes_from(self, saved):
+        self.spool.remember(
+            'host cds.example, port 21, user u, directory /in', saved)
+        return ServerNotes(self.spool, self.target)
+
+    def test_unreadable_notes_are_ignored_with_a_warning(self):
+        for saved in [b'{', b'[]', b'\xff']:
+            with self.subTest(saved=saved), \
+                    zeit.cds.testing.LogCapture() as log:
+                notes = self.notes_from(saved)
+                self.assertEqual({}, notes.locks)
+                self.assertIsNotNone(notes.clock.doubt)
+                self.assertEqual(
+                    [f'Ignoring unreadable notes on {notes.key} in spool '
+                     f'{self.store_dir}'], log.warnings())
+
+    def test_notes_of_the_wrong_kind_count_for_nothing(self):
+        notes = self.notes_from(b'{"locks": {"write": 3}, "clock": "x"}')
+        self.assertEqual({}, notes.locks)
+        self.assertIsNotNone(notes.clock.doubt)

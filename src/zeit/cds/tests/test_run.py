@@ -207,7 +207,7 @@ class LockScopeTest(RunPartTestCase):
     def scope(self, server, policy=None, dry_run=False):
         self.target = ftp_target(server)
         self.spool = FileStoreSpool(self.store)
-        self.lock = RemoteLock(self.target, names.WRITE_LOCK, self.store_dir)
+        self.lock = RemoteLock(self.target, names.WRITE_LOCK, self.spool)
         return lock_scope(self.spool, self.lock,
                           policy or ReconnectPolicy((0, 0, 0)),
                           'upload_dir', dry_run=dry_run)

@@ -69,7 +69,8 @@ class TargetStories:
         spool = FileStoreSpool(self.store)
         spool.publishing('a.xml')
         self.offer({names.partial_name('a.xml'): FILES['a.xml']})
-        self.export()
+        summary = self.export()
+        self.assertEqual((3, 0), (summary.files, summary.failures))
         self.assertEqual(FILES, self.remote())
         self.assertEqual(sorted(FILES), self.spool_files('cur'))
 
