@@ -35,13 +35,15 @@ import posixpath
 import asyncssh
 import zope.interface
 
+from zeit.cds import connection
 from zeit.cds.interfaces import AuthenticationError
-from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import HostKeyError
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import ISFTPOptions
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
@@ -55,6 +57,7 @@ from zeit.cds.targets.ftp import _printable
 # asyncssh sends a large write or read as parallel requests by itself.
 CHUNK_SIZE = 1024 * 1024
 DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts'
+PASSPHRASE_VARIABLE = 'CDS_PASSPHRASE'
 
 # asyncssh tells every step of a connection at INFO; a run's lines are the
 # same for every protocol (see CONTRACT), its errors come as CDSErrors.
@@ -112,20 +115,27 @@ class SFTPTarget:
     - ``host``, ``port``: where the server listens.
     - ``user``; ``password`` (None to log in with a key only) and/or
       ``key_file``, a private key in OpenSSH's or PEM format, with its
-      ``passphrase`` where it is encrypted. Neither secret is ever shown.
+      ``passphrase`` where it is encrypted: given, or read from
+      ``passphrase_file``, or else from the environment variable
+      CDS_PASSPHRASE. Neither secret is ever shown.
     - ``directory``: the CDS directory on the server.
     - ``timeout``: seconds to wait for any answer, so a run never hangs.
     - ``known_hosts``: the file of trusted host keys (OpenSSH's format);
       ``~/.ssh/known_hosts`` by default. Read anew by every connect.
 
-    Raises ConfigurationError at once when the key cannot be used.
+    Raises SettingsError at once when the key cannot be used.
     """
 
     creates_exclusively = True
 
+    # See IRemoteTargetFactory.
+    options = ISFTPOptions
+    login = True
+    instead_of_password = ('key_file',)
+
     def __init__(self, *, host, port=22, user, password=None, directory='/',
                  timeout=60, key_file=None, passphrase=None,
-                 known_hosts=None):
+                 passphrase_file=None, known_hosts=None):
         self.host = host
         self.port = port
         self.user = user
@@ -133,6 +143,8 @@ class SFTPTarget:
         self.directory = directory
         self.timeout = timeout
         self.key_file = key_file
+        if key_file is not None and passphrase is None:
+            passphrase = _passphrase(passphrase_file)
         self._keys = None if key_file is None else [
             _private_key(key_file, passphrase)]
         self.known_hosts = os.path.expanduser(
@@ -427,18 +439,26 @@ def _known_hosts(path):
         return asyncssh.import_known_hosts('')
     except (OSError, ValueError) as e:
         reason = _printable(getattr(e, 'strerror', None) or e)
-        raise ConfigurationError(
+        raise SettingsError(
             f'Cannot read known_hosts file {path}: {reason}', reason) from e
+
+
+def _passphrase(path):
+    """The passphrase in the file ``path``, else in CDS_PASSPHRASE; None
+    without either (the key may not need one)."""
+    if path is None:
+        return os.environ.get(PASSPHRASE_VARIABLE)
+    return connection.read_secret(path, 'passphrase')
 
 
 def _private_key(path, passphrase):
     try:
         return asyncssh.read_private_key(path, passphrase)
     except asyncssh.KeyEncryptionError as e:
-        raise ConfigurationError(
+        raise SettingsError(
             f'Cannot use key file {path}: wrong passphrase or none given',
             'wrong passphrase') from e
     except (OSError, ValueError) as e:
         reason = _printable(getattr(e, 'strerror', None) or e)
-        raise ConfigurationError(
+        raise SettingsError(
             f'Cannot use key file {path}: {reason}', reason) from e

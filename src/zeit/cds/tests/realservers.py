@@ -423,6 +423,7 @@ class SystemLogin:
 
     def log_in_as_account(self):
         self.user = ACCOUNT
+        self.directory = self.root
         subprocess.run(['chpasswd'], input=f'{ACCOUNT}:{self.password}\n',
                        text=True, check=True, capture_output=True)
         self._password_set = True

@@ -53,7 +53,6 @@ class OpenSSH(SystemLogin, RealFTPServer):
 
     def configure(self, uid, gid):
         self.log_in_as_account()
-        self.directory = self.root
         ensure_account('sshd', home=PRIVILEGE_SEPARATION,
                        comment='sshd privilege separation')
         os.makedirs(PRIVILEGE_SEPARATION, mode=0o755, exist_ok=True)

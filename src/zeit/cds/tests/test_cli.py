@@ -297,8 +297,8 @@ class ExitCodeTest(CommandLineTestCase):
 
     def test_unknown_protocol_is_2_and_names_the_known_ones(self):
         self.assertFails(
-            2, "cds-export: error: unknown protocol 'sftp'; known: file, "
-            'ftp, ftps\n', *self.options(), '--protocol', 'sftp')
+            2, "cds-export: error: unknown protocol 'scp'; known: file, "
+            'ftp, ftps, sftp\n', *self.options(), '--protocol', 'scp')
 
     def test_an_option_of_another_protocol_is_2(self):
         self.assertFails(
@@ -522,7 +522,7 @@ class ZCMLCommandTest(CommandLineTestCase):
                       result.stderr)
 
     def test_unknown_scheme_is_one_line_and_2(self):
-        site = self.site(scheme='sftp', host='h', user='u',
+        site = self.site(scheme='scp', host='h', user='u',
                          password_file=self.password_file)
         result = self.cds('--zcml', site, '--connection', 'partner-a',
                           '--spool', self.store_dir)
@@ -530,8 +530,8 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
         self.assertRegex(
             result.stderr, r"^cds-export: error: Cannot load ZCML .*: "
-            r"cds:connection 'partner-a': unknown scheme 'sftp'; known: "
-            r"file, ftp, ftps ")
+            r"cds:connection 'partner-a': unknown scheme 'scp'; known: "
+            r"file, ftp, ftps, sftp ")
 
 
 class ServerCommandTest(CommandLineTestCase):

@@ -11,6 +11,7 @@ import shutil
 
 import zope.component
 
+import zeit.cds.connection
 import zeit.cds.main
 import zeit.cds.testing
 from zeit.cds import names
@@ -18,7 +19,7 @@ from zeit.cds.events import IFileExported
 from zeit.cds.exporter import Exporter
 from zeit.cds.importer import Importer
 from zeit.cds.interfaces import AuthenticationError
-from zeit.cds.interfaces import ConfigurationError
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import HostKeyError
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import NoSuchFile
@@ -109,7 +110,7 @@ class SFTPTargetTest(SFTPTestCase):
         os.remove(path)
         with open(path, 'wb') as f:
             f.write(key.export_private_key(passphrase='secret phrase'))
-        with self.assertRaises(ConfigurationError) as raised:
+        with self.assertRaises(SettingsError) as raised:
             self.target(key_file=path, passphrase='wrong')
         self.assertNotIn('wrong', str(raised.exception).replace(
             'wrong passphrase', ''))
@@ -119,7 +120,7 @@ class SFTPTargetTest(SFTPTestCase):
             target.connect()
 
     def test_missing_key_file_is_a_configuration_error(self):
-        with self.assertRaises(ConfigurationError) as raised:
+        with self.assertRaises(SettingsError) as raised:
             self.target(key_file='/no/such/key')
         self.assertEqual(2, raised.exception.exit_code)
 
@@ -282,3 +283,79 @@ class SFTPRunTest(SFTPTestCase):
         for name, data in FILES.items():
             with open(os.path.join(self.store_dir, 'new', name), 'rb') as f:
                 self.assertEqual(data, f.read())
+
+
+class SFTPCommandLineTest(SFTPTestCase):
+    """cds-export and cds-import with --protocol sftp."""
+
+    def setUp(self):
+        super().setUp()
+        zeit.cds.testing.make_spool(self.store_dir, {'a.xml': b'A'})
+
+    def cds(self, *args, script='cds-export', env=None):
+        argv = ['--protocol', 'sftp', '--spool', self.store_dir,
+                '--host', self.server.host, '--port', str(self.server.port),
+                '--user', self.server.user, '--dir', self.server.directory,
+                '--known-hosts', self.server.known_hosts, *args]
+        return zeit.cds.testing.run_script(script, *argv, env=env)
+
+    def test_export_and_import_with_a_key(self):
+        result = self.cds('--key-file', self.server.client_key)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual({'a.xml': b'A'}, self.server.contents())
+        os.remove(os.path.join(self.store_dir, 'cur', 'a.xml'))
+        result = self.cds('--key-file', self.server.client_key,
+                          script='cds-import')
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual(['a.xml'], self.spool_files('new'))
+        self.assertEqual({}, self.server.contents())
+
+    def test_password_from_the_environment(self):
+        result = self.cds(env={'CDS_PASSWORD': self.server.password})
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual({'a.xml': b'A'}, self.server.contents())
+
+    def test_passphrase_from_a_file_and_never_shown(self):
+        path = os.path.join(self.store_dir, 'key')
+        key = sshd.make_key(path)
+        os.remove(path)
+        with open(path, 'wb') as f:
+            f.write(key.export_private_key(passphrase='open sesame'))
+        wrong = os.path.join(self.store_dir, 'passphrase')
+        with open(wrong, 'w') as f:
+            f.write('close sesame\n')
+        result = self.cds('--key-file', path, '--passphrase-file', wrong,
+                          env={'CDS_PASSWORD': 'unused'})
+        self.assertEqual(2, result.returncode, result.stderr)
+        self.assertEqual(
+            f'cds-export: error: Cannot use key file {path}: wrong '
+            'passphrase or none given\n', result.stderr)
+        self.assertNotIn('sesame', result.stdout)
+
+    def test_unknown_host_key_is_1_and_one_line(self):
+        empty = os.path.join(self.store_dir, 'known_hosts')
+        open(empty, 'w').close()
+        result = self.cds('--key-file', self.server.client_key,
+                          '--known-hosts', empty)
+        self.assertEqual(1, result.returncode, result.stderr)
+        errors = [line for line in result.stderr.splitlines()
+                  if 'ERROR' in line or 'error' in line]
+        self.assertEqual(1, len(errors), result.stderr)
+        self.assertIn(f'at {self.server.host} port {self.server.port} not '
+                      'trusted: ssh-ed25519 key SHA256:', errors[0])
+        self.assertEqual({}, self.server.contents())
+
+    def test_sftp_options_apply_to_sftp_only(self):
+        result = zeit.cds.testing.run_script(
+            'cds-export', '--spool', self.store_dir, '--host', 'h',
+            '--user', 'u', '--key-file', self.server.client_key,
+            env={'CDS_PASSWORD': 'x'})
+        self.assertEqual(2, result.returncode, result.stderr)
+        self.assertIn('key-file does not apply to protocol ftp; it needs '
+                      'protocol sftp', result.stderr)
+
+    def test_port_22_by_default(self):
+        zeit.cds.main.ensure_configured()
+        settings = zeit.cds.connection.checked(
+            {'scheme': 'sftp', 'host': 'h', 'user': 'u'}, {})
+        self.assertEqual(22, settings.target(password='x').port)
