@@ -25,8 +25,8 @@ from zeit.cds.interfaces import ICommandLineSettings
 from zeit.cds.interfaces import IConnection
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IFTPSOptions
-from zeit.cds.interfaces import ISFTPOptions
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import ISFTPOptions
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.run.transfer import Transfer
 from zeit.cds.targets.folder import FileTarget
