@@ -246,8 +246,9 @@ class IRemoteTargetFactory(zope.interface.Interface):
         """A new, unconnected IRemoteTarget.
 
         ``port`` is left out where none was given: the factory knows the
-        usual port of its protocol. ``timeout`` is in seconds; a target without a network may ignore
-        it, as it may ignore the login of a server (see ``login``).
+        usual port of its protocol. ``timeout`` is in seconds; a target
+        without a network may ignore it, as it may ignore the login of a
+        server (see ``login``).
         ``options`` are the ones declared by ``options``, converted and
         validated; one that is not given is not passed.
         """
