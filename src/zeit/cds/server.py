@@ -1,6 +1,7 @@
 """cds-server: an embedded CDS-compatible FTP server (pyftpdlib) rooted
 at a folder, with one user: for local development, staging and the quick
-start. CDS partners run their own production servers."""
+start; with ``--protocol sftp`` an SFTP server (``zeit.cds.sftpserver``).
+CDS partners run their own production servers."""
 import collections
 import contextlib
 import datetime
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import threading
 
+import asyncssh
 import pyftpdlib.authorizers
 import pyftpdlib.handlers
 import pyftpdlib.ioloop
@@ -21,10 +23,14 @@ from zeit.cds import values
 from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import SettingsError
+from zeit.cds.sftpserver import EmbeddedSFTPServer
 
 # Every permission, including MFMT and SITE CHMOD, so the server never
 # stands in the way of a client.
 ALL_PERMISSIONS = 'elradfmwMT'
+PROTOCOLS = ('ftp', 'ftps', 'sftp')
+FTP_PORT = '2121'
+SFTP_PORT = '2222'
 
 
 class EmbeddedServer:
@@ -130,21 +136,55 @@ def _write(path, data, mode):
 def parser():
     p = ArgumentParser(
         prog='cds-server',
-        description='Serve a folder as a CDS FTP server, with one user. '
+        description='Serve a folder as a CDS FTP (or SFTP) server, with '
+        'one user. '
         'The password comes from --password-file or the environment '
         f'variable {connection.PASSWORD_VARIABLE}.')
     p.add_argument('--root', required=True, help='the folder to serve')
     p.add_argument('--host', default='127.0.0.1',
                    help='the address to listen on (default 127.0.0.1)')
-    p.add_argument('--port', default='2121',
-                   help='the port (default 2121; 0 picks a free one)')
+    p.add_argument('--port',
+                   help='the port (default 2121, 2222 for sftp; 0 picks a '
+                   'free one)')
     p.add_argument('--user', required=True, help='the one user')
     p.add_argument('--password-file', help='a file holding the password')
     p.add_argument('--tls', action='store_true',
                    help='insist on explicit TLS (FTPS) for logins and data')
     p.add_argument('--certfile', help='the certificate (PEM) for --tls')
     p.add_argument('--keyfile', help='its private key (PEM)')
+    p.add_argument('--protocol', choices=PROTOCOLS,
+                   help='ftp (the default), ftps (as --tls) or sftp')
+    p.add_argument('--host-key',
+                   help='the host key (a private key file) for sftp; a new '
+                   'one for every start when not given')
     return p
+
+
+def protocol_of(args):
+    if args.tls and args.protocol not in (None, 'ftps'):
+        raise SettingsError(f'--tls does not go with --protocol '
+                            f'{args.protocol}')
+    protocol = 'ftps' if args.tls else args.protocol or 'ftp'
+    if args.host_key and protocol != 'sftp':
+        raise SettingsError('--host-key needs --protocol sftp')
+    if protocol == 'sftp' and (args.certfile or args.keyfile):
+        raise SettingsError('--certfile and --keyfile need --tls')
+    return protocol
+
+
+def sftp_server(args, password):
+    """The EmbeddedSFTPServer that ``args`` ask for, not started."""
+    host_key = None
+    if args.host_key:
+        try:
+            host_key = asyncssh.read_private_key(args.host_key)
+        except (OSError, ValueError) as e:
+            raise SettingsError(
+                f'Cannot use host key {args.host_key}: '
+                f'{getattr(e, "strerror", None) or e}') from e
+    return EmbeddedSFTPServer(
+        args.root, args.user, password, host=args.host,
+        port=port_number(args.port or SFTP_PORT), host_key=host_key)
 
 
 def tls_options(args):
@@ -182,12 +222,17 @@ def port_number(value):
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
+        protocol = protocol_of(args)
         if not os.path.isdir(args.root):
             raise SettingsError(f'Root {args.root} is not a directory')
         password = connection.read_password(args.password_file)
-        server = EmbeddedServer(args.root, args.user, password,
-                                host=args.host, port=port_number(args.port),
-                                **tls_options(args))
+        if protocol == 'sftp':
+            server = sftp_server(args, password).start()
+        else:
+            server = EmbeddedServer(
+                args.root, args.user, password, host=args.host,
+                port=port_number(args.port or FTP_PORT),
+                **tls_options(args)).start()
     except SettingsError as e:
         print(f'cds-server: error: {e}', file=sys.stderr)
         sys.exit(e.exit_code)
@@ -198,10 +243,15 @@ def main(argv=None):
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *ignored: stop.set())
-    with server:
-        scheme = 'ftps' if args.tls else 'ftp'
-        print(f'Serving {args.root} at {scheme}://{server.host}:'
+    try:
+        print(f'Serving {args.root} at {protocol}://{server.host}:'
               f'{server.port}/ for user {args.user}; stop with Ctrl-C',
               flush=True)
+        if protocol == 'sftp':
+            print(f'Host key {server.fingerprint}; clients trust it with '
+                  f'this line in their known_hosts file:\n'
+                  f'{server.known_hosts_line}', flush=True)
         stop.wait()
+    finally:
+        server.stop()
     print('Stopped', flush=True)

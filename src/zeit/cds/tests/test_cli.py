@@ -585,6 +585,26 @@ class ServerCommandTest(CommandLineTestCase):
         self.assertExit(1, result)
         self.stop(server)
 
+    def test_sftp_with_a_host_key_of_its_own(self):
+        server, root, lines = self.serve('--protocol', 'sftp')
+        self.assertIn('sftp://', lines[-1])
+        self.assertRegex(server.stdout.readline(), r'^Host key SHA256:\S+; '
+                         r'clients trust it with this line in their '
+                         r'known_hosts file:$')
+        known_hosts = self.write('known_hosts', server.stdout.readline())
+        sftp = ('--protocol', 'sftp', '--known-hosts', known_hosts)
+        result = self.cds(*self.options(port=self.port_of(lines)), *sftp)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        # Without the line, the host key is unknown: nothing is sent.
+        result = self.cds(*self.options(port=self.port_of(lines)),
+                          '--protocol', 'sftp', '--known-hosts', '/dev/null',
+                          script='cds-import')
+        self.assertExit(1, result)
+        self.assertIn('not trusted', result.stderr)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        self.stop(server)
+
     def test_bad_input_is_one_line_and_2(self):
         for args, env, message in [
                 (['--root', '/nonexistent', '--user', 'u'],
@@ -595,6 +615,14 @@ class ServerCommandTest(CommandLineTestCase):
                  {'CDS_PASSWORD': 'x'}, 'port 70000 is out of range'),
                 (['--root', self.scratch, '--user', 'u', '--certfile', 'c'],
                  {'CDS_PASSWORD': 'x'}, '--certfile and --keyfile need'),
+                (['--root', self.scratch, '--user', 'u', '--tls',
+                  '--protocol', 'sftp'], {'CDS_PASSWORD': 'x'},
+                 '--tls does not go with --protocol sftp'),
+                (['--root', self.scratch, '--user', 'u', '--host-key', 'k'],
+                 {'CDS_PASSWORD': 'x'}, '--host-key needs --protocol sftp'),
+                (['--root', self.scratch, '--user', 'u', '--protocol',
+                  'sftp', '--host-key', '/nonexistent'],
+                 {'CDS_PASSWORD': 'x'}, 'Cannot use host key /nonexistent'),
                 (['--user', 'u'], {}, 'the following arguments are '
                  'required: --root')]:
             with self.subTest(message):

@@ -8,6 +8,7 @@ Skipped with the reason where sshd cannot run here; under CI
 import io
 import os
 import shutil
+import tempfile
 
 import zope.component
 
@@ -26,11 +27,13 @@ from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteExists
 from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.interfaces import TransferError
+from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.tests import sshd
 from zeit.cds.tests.test_interop import ExportTests
 from zeit.cds.tests.test_interop import ImportTests
+from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_interop import RealServerTestCase
 from zeit.cds.tests.test_targets import FolderStories
 
@@ -63,6 +66,27 @@ class SFTPTargetStoriesTest(FolderStories, SFTPTestCase):
 
     def make_target(self):
         return self.target()
+
+
+class EmbeddedSFTPStoriesTest(FolderStories, SpoolTestCase):
+    """The same stories against cds-server's SFTP server (asyncssh's),
+    which runs everywhere, without root."""
+
+    def setUp(self):
+        super().setUp()
+        self.remote_root = tempfile.mkdtemp(prefix='cds-sftp-root-')
+        self.addCleanup(zeit.cds.testing.remove_tree, self.remote_root)
+        self.server = EmbeddedSFTPServer(self.remote_root, 'test', 'pw')
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.known_hosts = os.path.join(self.store_dir, 'known_hosts')
+        with open(self.known_hosts, 'w') as f:
+            f.write(self.server.known_hosts_line + '\n')
+
+    def make_target(self):
+        return SFTPTarget(host=self.server.host, port=self.server.port,
+                          user='test', password='pw', directory='/',
+                          known_hosts=self.known_hosts, timeout=10)
 
 
 class SFTPExportTest(ExportTests, SFTPTestCase):
