@@ -636,9 +636,17 @@ class ServerCommandTest(CommandLineTestCase):
 class QuickStartTest(unittest.TestCase):
 
     def test_demo_round_trip_in_a_fresh_folder(self):
+        self.assert_round_trip()
+
+    def test_demo_round_trip_over_sftp(self):
+        output = self.assert_round_trip('--protocol', 'sftp')
+        self.assertIn('SFTP, upload_dir /incoming', output)
+
+    def assert_round_trip(self, *args):
         folder = tempfile.mkdtemp(prefix='cds-quick-')
         self.addCleanup(zeit.cds.testing.remove_tree, folder)
-        result = zeit.cds.testing.run_script('cds-demo', '--folder', folder)
+        result = zeit.cds.testing.run_script('cds-demo', '--folder', folder,
+                                             *args)
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertIn('Exported 3 files', result.stdout)
         self.assertIn('Imported 2 files', result.stdout)
@@ -648,3 +656,4 @@ class QuickStartTest(unittest.TestCase):
             os.listdir(os.path.join(folder, 'import-spool', 'new'))))
         self.assertEqual([], os.listdir(
             os.path.join(folder, 'export-spool', 'new')))
+        return result.stdout
