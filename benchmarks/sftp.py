@@ -5,7 +5,7 @@ Run as root from a checkout after ``python3 bootstrap.py`` and
 ``bash .ci/ftp-servers.sh .ftp-servers``::
 
     CDS_FTP_SERVERS=$PWD/.ftp-servers bin/py benchmarks/sftp.py \\
-        [--quick] [--repeat 5] [--remote-dir /dev/shm] [--json FILE]
+        [--quick] [--repeat 5] [--remote-dir DIR] [--json FILE]
 
 sshd runs as the tests run it (``zeit.cds.tests.sshd``), with a key
 login. Every run is a whole process, timed from start to end (its SSH
@@ -16,9 +16,11 @@ verified before it counts. The table shows medians, then the targets of
 issue 14.
 
 zeit.cds asks the server to fsync every file before the rename
-(``fsync@openssh.com``); ``sftp`` and ``lftp`` do not. With the remote
-folders on a disk that costs a disk flush per file; ``--remote-dir
-/dev/shm`` shows the protocols without it.
+(``fsync@openssh.com``); ``sftp`` and ``lftp`` do not. The remote
+folders are on /dev/shm by default, as bench.py keeps the FTP server's
+files, where that costs nothing; with ``--remote-dir`` on a disk it costs
+a disk flush per file. The spools are on disk, in the system's temporary
+folder.
 """
 import argparse
 import json
@@ -32,8 +34,10 @@ import tempfile
 # bench.py lies beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import KiB  # noqa: E402
+from bench import SHM  # noqa: E402
 from bench import MiB  # noqa: E402
 from bench import Processes  # noqa: E402
+from bench import _size  # noqa: E402
 from bench import RunFailed  # noqa: E402
 from bench import check_files  # noqa: E402
 from bench import make_spool  # noqa: E402
@@ -45,9 +49,8 @@ from zeit.cds.tests.realservers import ensure_account  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.join(os.path.dirname(HERE), 'bin')
-# name, files, size; and the sizes of --quick.
-WORKLOADS = [('2,000 x 4 KiB', 2000, 4 * KiB, 200, 4 * KiB),
-             ('1 x 256 MiB', 1, 256 * MiB, 1, 16 * MiB)]
+# files, size; and the sizes of --quick.
+WORKLOADS = [(2000, 4 * KiB, 200, 4 * KiB), (1, 256 * MiB, 1, 16 * MiB)]
 TOOLS = ('cds-export', 'cds-export-1', 'sftp-b', 'lftp-p4')
 TIMEOUT = 600
 
@@ -103,6 +106,8 @@ class Bench:
     def run(self, tool, source):
         remote = self.fresh_remote()
         argv = self.argv(tool, source, remote)
+        # The full path: the peak RSS is sampled while it runs that file.
+        argv[0] = shutil.which(argv[0])
         log = os.path.join(self.scratch, 'log')
         with open(log, 'wb') as out:
             wall, rss, cpu, code = measured(
@@ -121,8 +126,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--remote-dir', help='where the remote folders '
-                        'are made (default: the sshd\'s own root folder)')
+    parser.add_argument('--remote-dir', default=SHM,
+                        help='where the remote folders are made (default '
+                        f'{SHM}, as bench.py keeps the server\'s files)')
     parser.add_argument('--json')
     args = parser.parse_args(argv)
     server = sshd.OpenSSH()
@@ -133,10 +139,11 @@ def main(argv=None):
     scratch = tempfile.mkdtemp(prefix='cds-sftp-bench-')
     results = []
     try:
-        bench = Bench(server, scratch, args.remote_dir or server.root)
-        for name, files, size, quick_files, quick_size in WORKLOADS:
+        bench = Bench(server, scratch, args.remote_dir)
+        for files, size, quick_files, quick_size in WORKLOADS:
             if args.quick:
                 files, size = quick_files, quick_size
+            name = f'{files:,} x {_size(size)}'
             source = os.path.join(scratch, f'source-{files}-{size}')
             write_source(_Workload(files, size), source)
             for _ in range(args.repeat):
@@ -182,7 +189,7 @@ def report(results):
             f'{total / median / 1e6:.1f} | {rss:.1f} | '
             f'{median / medians[workload, "sftp-b"]:.2f} | '
             f'{median / medians[workload, "lftp-p4"]:.2f} |')
-    many, big = WORKLOADS[0][0], WORKLOADS[1][0]
+    many, big = dict.fromkeys(result['workload'] for result in results)
     cds_rss = max(run['rss'] for (workload, tool), found in runs.items()
                   if tool.startswith('cds') for run in found) / MiB
     lines += ['', 'Targets of issue 14 (cds-export, 4 connections):']

@@ -24,6 +24,7 @@ once instead of one after another. asyncssh's errors are translated into
 zeit.cds's exception family in ``_translated`` and nowhere else.
 """
 import asyncio
+import collections
 import contextlib
 import copy
 import datetime
@@ -54,8 +55,16 @@ from zeit.cds.oserrors import reported_as
 from zeit.cds.targets import background
 from zeit.cds.targets.ftp import _printable
 
-# asyncssh sends a large write or read as parallel requests by itself.
+# asyncssh sends a large write or read as parallel requests by itself;
+# a second such chunk on its way keeps the channel busy between them
+# (benchmarks/sftp.py: 256 KiB x 8 and 512 KiB x 4 were no faster, and
+# held more memory).
 CHUNK_SIZE = 1024 * 1024
+CHUNKS_AHEAD = 2
+# AES-GCM first: with AES-NI, twice as fast here as asyncssh's first
+# choice ChaCha20-Poly1305 (measured: 256 MiB in 1.7 s instead of 3.5 s);
+# then asyncssh's defaults, for servers without it.
+ENCRYPTION = '^aes128-gcm@openssh.com,aes256-gcm@openssh.com'
 DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts'
 PASSPHRASE_VARIABLE = 'CDS_PASSPHRASE'
 
@@ -192,6 +201,7 @@ class SFTPTarget:
                         # Nothing but these settings: no agent, no
                         # ~/.ssh/config, no keys found lying around.
                         agent_path=None, config=None,
+                        encryption_algs=ENCRYPTION,
                         connect_timeout=self.timeout,
                         login_timeout=self.timeout))
                 except asyncssh.HostKeyNotVerifiable as e:
@@ -257,16 +267,40 @@ class SFTPTarget:
         return asyncio.wait_for(request, self.timeout)
 
     async def _write(self, name, fileobj):
-        async with await self._answer(
-                self._sftp.open(self._path(name), 'wb')) as remote:
+        remote = await self._answer(self._sftp.open(self._path(name), 'wb'))
+        try:
+            await self._send(name, fileobj, remote)
+            # Flushed to disk and closed in one round trip: the server
+            # takes the requests in turn.
+            await asyncio.gather(self._fsync(remote),
+                                 self._answer(remote.close()))
+        finally:
+            # After a failure; harmless when closed.
+            with contextlib.suppress(asyncssh.Error, OSError):
+                await self._answer(remote.close())
+
+    async def _send(self, name, fileobj, remote):
+        """Write the content of ``fileobj`` into ``remote``, with a few
+        chunks on their way at once."""
+        writes = collections.deque()
+        offset = 0
+        try:
             while True:
                 with reported_as(LocalFileError, f'Cannot read {name}'):
                     chunk = fileobj.read(CHUNK_SIZE)
                 if not chunk:
                     break
-                await self._answer(remote.write(chunk))
+                writes.append(asyncio.ensure_future(
+                    self._answer(remote.write(chunk, offset))))
+                offset += len(chunk)
                 self._count(len(chunk))
-            await self._fsync(remote)
+                if len(writes) >= CHUNKS_AHEAD:
+                    await writes.popleft()
+            await asyncio.gather(*writes)
+        except BaseException:
+            for write in writes:
+                write.cancel()
+            raise
 
     async def _fsync(self, remote):
         if 'fsync' in self._lacks:
