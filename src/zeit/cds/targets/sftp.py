@@ -18,7 +18,9 @@ What SFTP offers beyond FTP:
   so the size check sees what is on the server's disk.
 - ``names`` lists with attributes: size and time come with the names.
 
-asyncssh runs on an event loop; each primitive waits for its coroutine
+Its factory is ``zeit.cds.targets.sftpfactory.make_sftp_target``, which
+imports this module only for a run over SFTP. asyncssh runs on an event
+loop; each primitive waits for its coroutine
 there (``zeit.cds.targets.background``), and sends a batch's requests at
 once instead of one after another. asyncssh's errors are translated into
 zeit.cds's exception family in ``_translated`` and nowhere else.
@@ -43,8 +45,6 @@ from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import HostKeyError
 from zeit.cds.interfaces import IRemoteTarget
-from zeit.cds.interfaces import IRemoteTargetFactory
-from zeit.cds.interfaces import ISFTPOptions
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
@@ -116,7 +116,6 @@ def _identity(attrs):
 
 
 @zope.interface.implementer(IRemoteTarget)
-@zope.interface.provider(IRemoteTargetFactory)
 class SFTPTarget:
     """A directory on an SFTP server.
 
@@ -136,11 +135,6 @@ class SFTPTarget:
     """
 
     creates_exclusively = True
-
-    # See IRemoteTargetFactory.
-    options = ISFTPOptions
-    login = True
-    instead_of_password = ('key_file',)
 
     def __init__(self, *, host, port=22, user, password=None, directory='/',
                  timeout=60, key_file=None, passphrase=None,

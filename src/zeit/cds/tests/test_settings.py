@@ -32,7 +32,7 @@ from zeit.cds.run.transfer import Transfer
 from zeit.cds.targets.folder import FileTarget
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.targets.ftps import FTPSTarget
-from zeit.cds.targets.sftp import SFTPTarget
+from zeit.cds.targets.sftpfactory import make_sftp_target
 from zeit.cds.zcml import IConnectionDirective
 
 
@@ -105,9 +105,9 @@ class ModelTest(unittest.TestCase):
         self.assertIsNone(FTPTarget.options)
         self.assertIsNone(FileTarget.options)
         self.assertFalse(FileTarget.login)
-        self.assertIs(ISFTPOptions, SFTPTarget.options)
-        self.assertEqual(('key_file',), SFTPTarget.instead_of_password)
-        for factory in (FTPTarget, FTPSTarget, FileTarget, SFTPTarget):
+        self.assertIs(ISFTPOptions, make_sftp_target.options)
+        self.assertEqual(('key_file',), make_sftp_target.instead_of_password)
+        for factory in (FTPTarget, FTPSTarget, FileTarget, make_sftp_target):
             verifyObject(IRemoteTargetFactory, factory)
 
     def test_the_old_name_of_the_error_is_kept_for_a_while(self):

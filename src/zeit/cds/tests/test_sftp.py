@@ -11,6 +11,7 @@ import shutil
 import tempfile
 
 import zope.component
+from zope.interface.verify import verifyObject
 
 import zeit.cds.connection
 import zeit.cds.main
@@ -30,6 +31,7 @@ from zeit.cds.interfaces import TransferError
 from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.targets.sftp import SFTPTarget
+from zeit.cds.targets.sftpfactory import make_sftp_target
 from zeit.cds.tests import sshd
 from zeit.cds.tests.test_interop import ExportTests
 from zeit.cds.tests.test_interop import ImportTests
@@ -99,10 +101,14 @@ class SFTPImportTest(ImportTests, SFTPTestCase):
 
 class SFTPTargetTest(SFTPTestCase):
 
-    def test_class_is_a_target_factory_registered_as_sftp(self):
+    def test_registered_factory_makes_sftp_targets(self):
         zeit.cds.main.ensure_configured()
-        self.assertIs(SFTPTarget, zope.component.getUtility(
-            IRemoteTargetFactory, name='sftp'))
+        factory = zope.component.getUtility(IRemoteTargetFactory, 'sftp')
+        self.assertIs(make_sftp_target, factory)
+        verifyObject(IRemoteTargetFactory, factory)
+        target = factory(host='h', user='u', password='p', directory='/',
+                         timeout=10)
+        self.assertIsInstance(target, SFTPTarget)
 
     def test_description_names_the_protocol(self):
         self.assertEqual(
