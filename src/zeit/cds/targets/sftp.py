@@ -20,9 +20,9 @@ What SFTP offers beyond FTP:
 
 Its factory is ``zeit.cds.targets.sftpfactory.make_sftp_target``, which
 imports this module only for a run over SFTP. asyncssh runs on an event
-loop; each primitive waits for its coroutine
-there (``zeit.cds.targets.background``), and sends a batch's requests at
-once instead of one after another. asyncssh's errors are translated into
+loop; each primitive waits for its coroutine there
+(``zeit.cds.targets.background``), and sends a batch's requests at once
+instead of one after another. asyncssh's errors are translated into
 zeit.cds's exception family in ``_translated`` and nowhere else.
 """
 import asyncio
@@ -40,7 +40,6 @@ import zope.interface
 
 from zeit.cds import connection
 from zeit.cds.interfaces import AuthenticationError
-from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import HostKeyError
@@ -50,6 +49,7 @@ from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
 from zeit.cds.interfaces import RemoteExists
+from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.oserrors import reported_as
 from zeit.cds.targets import background
