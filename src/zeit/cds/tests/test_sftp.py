@@ -34,6 +34,7 @@ from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.targets.sftpfactory import make_sftp_target
 from zeit.cds.tests import sshd
 from zeit.cds.tests.test_interop import ExportTests
+from zeit.cds.tests.test_interop import FieldTests
 from zeit.cds.tests.test_interop import ImportTests
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_interop import RealServerTestCase
@@ -58,6 +59,14 @@ class SFTPTestCase(RealServerTestCase):
     def run_transfer(self, direction, target=None):
         # Through the registry's exporter or importer, as for FTPS.
         return super().run_transfer(direction, target or self.target())
+
+    def cds(self, direction, *options, spool=None):
+        # The password file too: the key comes first, the password is not
+        # needed.
+        return super().cds(
+            direction, '--protocol', 'sftp', '--key-file',
+            self.server.client_key, '--known-hosts', self.server.known_hosts,
+            *options, spool=spool)
 
 
 class SFTPTargetStoriesTest(FolderStories, SFTPTestCase):
@@ -96,6 +105,10 @@ class SFTPExportTest(ExportTests, SFTPTestCase):
 
 
 class SFTPImportTest(ImportTests, SFTPTestCase):
+    pass
+
+
+class SFTPFieldTest(FieldTests, SFTPTestCase):
     pass
 
 
@@ -322,7 +335,7 @@ class SFTPCommandLineTest(SFTPTestCase):
         super().setUp()
         zeit.cds.testing.make_spool(self.store_dir, {'a.xml': b'A'})
 
-    def cds(self, *args, script='cds-export', env=None):
+    def command(self, *args, script='cds-export', env=None):
         argv = ['--protocol', 'sftp', '--spool', self.store_dir,
                 '--host', self.server.host, '--port', str(self.server.port),
                 '--user', self.server.user, '--dir', self.server.directory,
@@ -330,18 +343,18 @@ class SFTPCommandLineTest(SFTPTestCase):
         return zeit.cds.testing.run_script(script, *argv, env=env)
 
     def test_export_and_import_with_a_key(self):
-        result = self.cds('--key-file', self.server.client_key)
+        result = self.command('--key-file', self.server.client_key)
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertEqual({'a.xml': b'A'}, self.server.contents())
         os.remove(os.path.join(self.store_dir, 'cur', 'a.xml'))
-        result = self.cds('--key-file', self.server.client_key,
+        result = self.command('--key-file', self.server.client_key,
                           script='cds-import')
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertEqual(['a.xml'], self.spool_files('new'))
         self.assertEqual({}, self.server.contents())
 
     def test_password_from_the_environment(self):
-        result = self.cds(env={'CDS_PASSWORD': self.server.password})
+        result = self.command(env={'CDS_PASSWORD': self.server.password})
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertEqual({'a.xml': b'A'}, self.server.contents())
 
@@ -354,7 +367,7 @@ class SFTPCommandLineTest(SFTPTestCase):
         wrong = os.path.join(self.store_dir, 'passphrase')
         with open(wrong, 'w') as f:
             f.write('close sesame\n')
-        result = self.cds('--key-file', path, '--passphrase-file', wrong,
+        result = self.command('--key-file', path, '--passphrase-file', wrong,
                           env={'CDS_PASSWORD': 'unused'})
         self.assertEqual(2, result.returncode, result.stderr)
         self.assertEqual(
@@ -365,7 +378,7 @@ class SFTPCommandLineTest(SFTPTestCase):
     def test_unknown_host_key_is_1_and_one_line(self):
         empty = os.path.join(self.store_dir, 'known_hosts')
         open(empty, 'w').close()
-        result = self.cds('--key-file', self.server.client_key,
+        result = self.command('--key-file', self.server.client_key,
                           '--known-hosts', empty)
         self.assertEqual(1, result.returncode, result.stderr)
         errors = [line for line in result.stderr.splitlines()
