@@ -1,6 +1,7 @@
 """cds-demo: the quick start. It starts the embedded CDS server (FTP, or
-SFTP with ``--protocol sftp``) on a free port, makes a sample spool, exports it, imports what the server offers,
-tells what happened and where the files are, and stops the server.
+SFTP with ``--protocol sftp``) on a free port, makes a sample spool,
+exports it, imports what the server offers, tells what happened and where
+the files are, and stops the server.
 
 Everything lives in one new folder (``--folder``, or a new one in the
 system's temporary folder), which is left for a look afterwards.
