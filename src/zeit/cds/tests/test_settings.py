@@ -296,6 +296,23 @@ class ZCMLTest(RegistryTestCase):
                   if action['discriminator'] is not None}
         self.assertLess(orders[IRemoteTargetFactory], orders[IConnection])
 
+    def test_sftp_with_a_key_needs_no_password_file(self):
+        self.load('''
+          <cds:connection name="partner" scheme="sftp" host="h" user="u"
+                          key_file="/etc/cds/id_ed25519"
+                          known_hosts="/etc/cds/known_hosts" />''')
+        declared = zope.component.getUtility(IConnection, 'partner')
+        self.assertEqual(
+            {'key_file': '/etc/cds/id_ed25519',
+             'known_hosts': '/etc/cds/known_hosts'}, declared.options)
+        self.assertIsNone(declared.port)
+
+    def test_sftp_without_a_key_needs_a_password_file(self):
+        self.assertRefused(
+            "cds:connection 'partner' needs password_file",
+            '<cds:connection name="partner" scheme="sftp" host="h" '
+            'user="u" />')
+
     def test_unknown_scheme_lists_the_known_ones(self):
         self.assertRefused(
             "cds:connection 'partner': unknown scheme 'scp'; known: file, "
