@@ -45,6 +45,7 @@ setup(
     extras_require={
         'test': [
             'cryptography',  # zeit.cds.testing loads trustme's certificates
+            'hypothesis',  # property-based tests (tests/test_properties.py)
             'twisted',  # its FTP server in the interop tests
             'zope.testing',
             'zope.testrunner',

@@ -62,6 +62,12 @@ def _store(target, name, open_file):
         raise TransferError(
             f'Refusing to export {names.shown(name)}: a line break or NUL '
             'in a name cannot be sent')
+    if names.is_reserved(name):
+        # Under its own name it would be taken for a lock, or replace
+        # ours, or be taken for an upload in progress and never imported.
+        raise TransferError(
+            f'Refusing to export {names.shown(name)}: the name of a CDS '
+            'lock file or temporary upload')
     partial = names.partial_name(name)
     with _told_as(f'Cannot upload file {names.shown(name)}'):
         with open_file() as f:

@@ -129,7 +129,9 @@ class IRemoteTarget(zope.interface.Interface):
     methods except ``connect`` need an open session. Names are plain file
     names inside the directory. Failures raise a CDSError; the reason
     alone (a server's reply, an OS error) is its ``reason``. Where a
-    session breaks, ConnectionLost.
+    session breaks, ConnectionLost; where the server leaves a wait
+    unanswered for the target's timeout, NoAnswer (a ConnectionLost, and
+    a ConnectError as well).
     """
 
     description = zope.interface.Attribute(
@@ -530,6 +532,12 @@ class RemoteDirectoryError(RemoteError):
 
 class ConnectionLost(RemoteError):
     """The session with the server broke off."""
+
+
+class NoAnswer(ConnectError, ConnectionLost):
+    """The server left a wait unanswered for the target's timeout: at the
+    connect nothing answers (a ConnectError); later the session is out of
+    step and given up (a ConnectionLost)."""
 
 
 class TransferError(RemoteError):

@@ -1,8 +1,16 @@
 """The reconnect policy: a piece of work that lost its connection is
 tried again on a new one, after a pause, a bounded number of times.
 
+A server that stops answering is waited for once more, not more: work
+that a wait ran out on (NoAnswer) gets one reconnect; a reconnect that
+gets no answer, or a second wait that runs out in the run, ends the
+attempts, and no work starts after that on any connection. So a run
+waits for a silent server at most twice its timeout plus one pause (one
+more timeout where other connections were waiting at the same time).
+
 One policy serves all connections of a run (it remembers those it gave
-up on); a long-running process may keep one across its runs.
+up on, and whether the server fell silent); a long-running process takes
+a new one for each run.
 """
 import contextlib
 import logging
@@ -10,6 +18,7 @@ import time
 
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
+from zeit.cds.interfaces import NoAnswer
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +36,20 @@ class ReconnectPolicy:
         self._given_up = set()
         # What a reconnect of a target must set up again, such as a lock.
         self._restore = {}
+        # Whether a wait for the server ran out once in this run; and the
+        # message the policy gave up on the silent server with.
+        self._waited_in_vain = False
+        self._silenced = None
 
     def attempt(self, work, *args, target):
         """Call ``work(*args)``; when it raises ConnectionLost, reconnect
         ``target`` and call it once more, as long as delays are left.
-        Raises ConnectionLost when the server stays away."""
+        Raises ConnectionLost when the server stays away, or stopped
+        answering (then at once, before ``work``, for every later call)."""
         delays = iter(self.delays)
         while True:
+            if self._silenced is not None:
+                raise NoAnswer(self._silenced)
             try:
                 return work(*args)
             except ConnectionLost as e:
@@ -54,8 +70,18 @@ class ReconnectPolicy:
         """Whether the connection of ``target`` could not be brought back."""
         return target in self._given_up
 
+    @property
+    def server_silent(self):
+        """Whether the policy gave up because the server stopped
+        answering: nothing should wait for it any more in this run."""
+        return self._silenced is not None
+
     def _reconnect(self, target, reason, delays):
         target.close()
+        if isinstance(reason, NoAnswer):
+            if self._waited_in_vain:
+                self._give_up_on_silence(target, reason)
+            self._waited_in_vain = True
         for delay in delays:
             log.warning('%s; reconnecting in %s seconds', reason, delay)
             time.sleep(delay)
@@ -67,7 +93,16 @@ class ReconnectPolicy:
             except (ConnectError, ConnectionLost) as e:
                 target.close()
                 reason = e
+                if isinstance(e, NoAnswer):
+                    break  # Silent, not restarting: waiting would not help.
+        if isinstance(reason, NoAnswer):
+            self._give_up_on_silence(target, reason)
         self._given_up.add(target)
         raise ConnectionLost(
             f'{reason}; gave up after {len(self.delays)} '
             'attempts to reconnect')
+
+    def _give_up_on_silence(self, target, reason):
+        self._given_up.add(target)
+        self._silenced = f'{reason}; gave up waiting for the server'
+        raise NoAnswer(self._silenced) from reason

@@ -47,7 +47,7 @@ def locked(lock, reconnect):
     """Within the block ``lock`` is ours, and taken again whenever
     ``reconnect`` brings its connection back; it is released on the way
     out, with a reconnect if need be, or, once the connection was lost for
-    good, with one more try."""
+    good, with one more try, unless the server stopped answering."""
     log.info('Creating lock file')
     with reconnect.restoring(lock.target, lock.acquire):
         # A store of the lock file cut off by a dropped connection: the
@@ -74,7 +74,12 @@ def _release(lock, reconnect):
 def _release_after_loss(lock, reconnect):
     """Remove the lock once more, without waiting, when a connection could
     not be brought back; it may have been another one, or only some
-    commands the server cannot stand."""
+    commands the server cannot stand. Not when the server stopped
+    answering: that would only wait for it once more."""
+    if reconnect.server_silent:
+        log.warning('Not removing the lock file: the CDS FTP server stopped '
+                    'answering; the next run of ours takes it over')
+        return
     try:
         if reconnect.gave_up_on(lock.target):
             lock.target.connect()

@@ -1,7 +1,10 @@
 """The default remote target: a directory on an FTP server, via ftplib.
 
 ftplib's errors are translated into zeit.cds's exception family here and
-nowhere else (see ``_translated``).
+nowhere else (see ``FTPTarget._translated``). Every wait for the server
+(its greeting, each reply, each data connection) ends after the target's
+``timeout``; a wait that ran out is a NoAnswer that says what the client
+was doing.
 """
 import contextlib
 import copy
@@ -18,6 +21,7 @@ from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
@@ -46,22 +50,14 @@ class _DataConnectionBroken(Exception):
     """The data connection failed while the control connection lived on."""
 
 
-@contextlib.contextmanager
-def _translated(refused, message, broken=ConnectionLost):
-    """Raise ``refused`` when the server answers with an error reply, and
-    ``broken`` when the connection itself fails."""
-    try:
-        yield
-    except (ftplib.error_perm, ftplib.error_temp,
-            _DataConnectionBroken) as e:
-        reason = _printable(e)
-        raise refused(f'{message}: {reason}', reason) from e
-    except (ftplib.error_reply, ftplib.error_proto) as e:
-        reason = f'unexpected reply {_printable(e)}'
-        raise RemoteError(f'{message}: {reason}', reason) from e
-    except (EOFError, OSError) as e:
-        reason = _printable(e) or 'connection closed by the server'
-        raise broken(f'{message}: {reason}', reason) from e
+def no_answer(session, doing):
+    """The NoAnswer for a wait of ``session`` that ran out while ``doing``
+    (such as "storing a.xml"). Its server is silent from now on: no
+    session with it waits for a good-bye any more (``Habits.silent``)."""
+    session.habits.silent = True
+    reason = (f'no answer from the CDS FTP server within '
+              f'{session.timeout:g} s while {doing}')
+    return NoAnswer('N' + reason[1:], reason)
 
 
 def _mlsd_files(lines):
@@ -140,13 +136,37 @@ class FTPTarget:
         """The ftplib object for one session; FTPS returns its own."""
         return Session(timeout=self.timeout, encoding='utf-8')
 
+    @contextlib.contextmanager
+    def _translated(self, refused, message, doing, broken=ConnectionLost):
+        """Raise ``refused`` when the server answers with an error reply,
+        ``broken`` when the connection itself fails, and NoAnswer when a
+        wait for the server ran out while ``doing`` (see ``no_answer``)."""
+        try:
+            yield
+        except (ftplib.error_perm, ftplib.error_temp,
+                _DataConnectionBroken) as e:
+            reason = _printable(e)
+            raise refused(f'{message}: {reason}', reason) from e
+        except (ftplib.error_reply, ftplib.error_proto) as e:
+            reason = f'unexpected reply {_printable(e)}'
+            raise RemoteError(f'{message}: {reason}', reason) from e
+        except TimeoutError as e:
+            raise no_answer(self._ftp, doing) from e
+        except (EOFError, OSError, ftplib.Error) as e:
+            # ftplib.Error itself: a reply longer than ftplib reads, whose
+            # rest puts the session out of step.
+            reason = _printable(e) or 'connection closed by the server'
+            raise broken(f'{message}: {reason}', reason) from e
+
     def connect(self):
         self._ftp = self._new_session()
         self._ftp.habits = self._habits
         try:
-            with _translated(
+            with self._translated(
                     ConnectError, f'Cannot connect to CDS FTP server at '
-                    f'{self.host} port {self.port}', broken=ConnectError):
+                    f'{self.host} port {self.port}',
+                    f'connecting to {self.host} port {self.port}',
+                    broken=ConnectError):
                 self._ftp.connect(self.host, self.port)
             self._log_in()
         except BaseException:
@@ -154,15 +174,19 @@ class FTPTarget:
             raise
 
     def _log_in(self):
-        with _translated(
+        with self._translated(
                 AuthenticationError,
-                f'CDS FTP server refused login for user {self.user}'):
+                f'CDS FTP server refused login for user {self.user}',
+                f'logging in as {self.user}'):
             self._ftp.login(self.user, self._password)
-        with _translated(
+        with self._translated(
                 RemoteDirectoryError,
-                f'Cannot enter directory {self.directory} on CDS FTP server'):
+                f'Cannot enter directory {self.directory} on CDS FTP server',
+                f'entering directory {self.directory}'):
             self._ftp.cwd(self.directory)
-        with _translated(RemoteError, 'CDS FTP server refused binary mode'):
+        with self._translated(RemoteError,
+                              'CDS FTP server refused binary mode',
+                              'setting binary mode'):
             # Once per session; SIZE needs it and transfers keep it. The
             # features tell how to list, once per run.
             commands = ['TYPE I'] + (
@@ -183,8 +207,9 @@ class FTPTarget:
             for line in features.upper().splitlines()[1:])
 
     def names(self):
-        with _translated(RemoteError, 'Cannot list directory '
-                         f'{self.directory} on CDS FTP server'):
+        with self._translated(RemoteError, 'Cannot list directory '
+                              f'{self.directory} on CDS FTP server',
+                              f'listing {self.directory}'):
             if self._habits.mlsd is not False:
                 try:
                     files = dict(_mlsd_files(self._listing('MLSD')))
@@ -281,6 +306,10 @@ class FTPTarget:
         with self._ftp.transfercmd(command) as data:
             try:
                 yield data
+            except TimeoutError:
+                # The server stopped taking or sending data: waiting for
+                # its reply would only cost another timeout.
+                raise
             except OSError as e:
                 broken = e
             except BaseException:
@@ -295,7 +324,8 @@ class FTPTarget:
                 f'data connection broke: {_printable(broken)}')
 
     def store(self, name, fileobj):
-        with _translated(TransferError, f'Cannot store file {name}'):
+        with self._translated(TransferError, f'Cannot store file {name}',
+                              f'storing {names.shown(name)}'):
             self._store(name, fileobj)
 
     def _store(self, name, fileobj):
@@ -307,7 +337,8 @@ class FTPTarget:
     def sizes(self, names):
         if not self._habits.size:
             return dict.fromkeys(names)
-        with _translated(TransferError, 'Cannot get the sizes of files'):
+        with self._translated(TransferError, 'Cannot get the sizes of files',
+                              'asking for the sizes of files'):
             replies = self._ftp.pipeline(['SIZE ' + name for name in names])
         if replies and all(isinstance(reply, ftplib.error_perm)
                            and reply_code(reply) in _UNKNOWN_COMMAND
@@ -337,7 +368,8 @@ class FTPTarget:
         known = {name: self._listed.get(name) for name in names}
         ask = [name for name in names if known[name] is None]
         if ask:
-            with _translated(TransferError, 'Cannot tell files apart'):
+            with self._translated(TransferError, 'Cannot tell files apart',
+                                  'asking for the sizes and times of files'):
                 replies = self._ftp.units(
                     [['SIZE ' + name, 'MDTM ' + name] for name in ask])
             for name, (size, modified) in zip(ask, replies):
@@ -345,7 +377,8 @@ class FTPTarget:
         return known
 
     def rename_all(self, pairs):
-        with _translated(TransferError, 'Cannot rename files'):
+        with self._translated(TransferError, 'Cannot rename files',
+                              'renaming files'):
             replies = self._ftp.units([['RNFR ' + old, 'RNTO ' + new]
                                        for old, new in pairs])
         results = {}
@@ -361,7 +394,8 @@ class FTPTarget:
         return results
 
     def download(self, name, fileobj):
-        with _translated(TransferError, f'Cannot download file {name}'):
+        with self._translated(TransferError, f'Cannot download file {name}',
+                              f'downloading {names.shown(name)}'):
             return self._retrieve('RETR ' + name, fileobj)
 
     def read(self, name):
@@ -370,7 +404,9 @@ class FTPTarget:
         return buffer.getvalue()
 
     def modified(self, name):
-        with _translated(TransferError, f'Cannot get the time of {name}'):
+        with self._translated(TransferError,
+                              f'Cannot get the time of {name}',
+                              f'asking for the time of {names.shown(name)}'):
             reply = self._ftp.sendcmd('MDTM ' + name)
         # RFC 3659: "213 YYYYMMDDHHMMSS[.sss]", always in UTC.
         try:
@@ -386,7 +422,8 @@ class FTPTarget:
         self.store(name, io.BytesIO(data))
 
     def remove_all(self, names):
-        with _translated(TransferError, 'Cannot remove files'):
+        with self._translated(TransferError, 'Cannot remove files',
+                              'removing files'):
             replies = self._ftp.pipeline(['DELE ' + name for name in names])
         return {name: TransferError(
                     f'Cannot remove file {name}: {_printable(reply)}',
@@ -399,7 +436,8 @@ class FTPTarget:
         if ftp is None:
             return
         try:
-            if ftp.sock is not None:
+            # A server that stopped answering would let QUIT wait in vain.
+            if ftp.sock is not None and not self._habits.silent:
                 ftp.quit()
         except (ftplib.Error, EOFError, OSError):
             pass  # The session is gone already; nothing is left to tidy.

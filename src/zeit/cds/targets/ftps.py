@@ -38,6 +38,7 @@ from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import TLSError
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.targets.ftp import _printable
+from zeit.cds.targets.ftp import no_answer
 from zeit.cds.targets.session import Session
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,10 @@ def _ssl_reason(error):
 
 
 @contextlib.contextmanager
-def _tls_translated(session, refusal):
+def _tls_translated(session, refusal, doing):
     """Raise TLSError when the TLS handshake of ``session`` (an FTP_TLS)
-    fails or times out, or the server refuses a TLS command (then the
-    message names the ``refusal``)."""
+    fails, or the server refuses a TLS command (then the message names the
+    ``refusal``); NoAnswer when it does not answer while ``doing``."""
     host = session.host
     try:
         yield
@@ -67,8 +68,7 @@ def _tls_translated(session, refusal):
         raise TLSError(f'TLS handshake with host {host} failed: '
                        f'{_ssl_reason(e)}') from e
     except TimeoutError as e:
-        raise TLSError(
-            f'TLS handshake with host {host} failed: timed out') from e
+        raise no_answer(session, doing) from e
     except ftplib.Error as e:
         raise TLSError(f'CDS FTP server at {host} port {session.port} '
                        f'{refusal}: {_printable(e)}') from e
@@ -110,7 +110,8 @@ class _TLSSession(ftplib.FTP_TLS, Session):
         return welcome
 
     def auth(self):
-        with _tls_translated(self, 'refused TLS (AUTH TLS)'):
+        with _tls_translated(self, 'refused TLS (AUTH TLS)',
+                             'securing the connection (AUTH TLS)'):
             try:
                 reply = super().auth()
             except OSError:
@@ -118,8 +119,6 @@ class _TLSSession(ftplib.FTP_TLS, Session):
                 # good for nothing, not even for a QUIT.
                 self.close()
                 raise
-        # FTP_TLS made a new, strict reader for the secured connection.
-        self.read_replies_leniently()
         return reply
 
     def login(self, user='', passwd='', acct=''):
@@ -129,7 +128,8 @@ class _TLSSession(ftplib.FTP_TLS, Session):
 
     def prot_p(self):
         with _tls_translated(
-                self, 'refused to protect data connections (PROT P)'):
+                self, 'refused to protect data connections (PROT P)',
+                'protecting data connections (PROT P)'):
             return super().prot_p()
 
     def ntransfercmd(self, cmd, rest=None):

@@ -36,6 +36,9 @@ class Habits:
     size: bool = True
     # The form of NLST it takes (None: not known yet).
     nlst: str = None
+    # Whether it left a wait unanswered: no session waits for its
+    # good-bye (QUIT) any more.
+    silent: bool = False
 
 
 def reply_code(reply):
@@ -72,16 +75,15 @@ class Session(ftplib.FTP):
         are (they arrive as surrogates, as Python lists such names)."""
         self.send_all([line])
 
-    def connect(self, *args, **kw):
-        welcome = super().connect(*args, **kw)
-        self.read_replies_leniently()
-        return welcome
-
-    def read_replies_leniently(self):
-        """Read replies with bytes that are not UTF-8 kept as surrogates:
-        a reply naming a file is untrusted, and no reason to crash."""
-        self.file = self.sock.makefile(
-            'r', encoding=self.encoding, errors='surrogateescape')
+    def getline(self):
+        """ftplib's, with bytes that are not UTF-8 kept as surrogates: a
+        reply (the greeting too) is untrusted, and no reason to crash."""
+        if self.file.errors != 'surrogateescape':
+            # A reader ftplib made, unread still: after the connect, or
+            # after AUTH TLS.
+            self.file = self.sock.makefile(
+                'r', encoding=self.encoding, errors='surrogateescape')
+        return super().getline()
 
     def pipeline(self, commands):
         """Send ``commands`` at once and read their replies in order.
@@ -152,10 +154,16 @@ class Session(ftplib.FTP):
         self.send_all([passive, cmd])
         try:
             reply = self.getresp()
-        except ftplib.Error:
-            # ``cmd`` is refused too, for want of a data connection.
-            self._skip_reply()
-            raise
+        except ftplib.Error as e:
+            # ``cmd`` is refused too, for want of a data connection, or
+            # never answered (ProFTPD after "425 PASV: Address already in
+            # use"): the reply to a NOOP tells when the session is in step.
+            self._in_step_again()
+            if reply_code(e) != '425':
+                raise
+            # A passive port the server could not open is no habit of it:
+            # one more try, in lock step.
+            return super().ntransfercmd(cmd, rest)
         if passive == 'EPSV':
             host, port = ftplib.parse229(reply, self.sock.getpeername())
         else:
@@ -167,6 +175,8 @@ class Session(ftplib.FTP):
             conn = socket.create_connection(
                 (host, port), self.timeout,
                 source_address=self.source_address)
+        except TimeoutError:
+            raise  # Its reply would take as long.
         except OSError:
             # The server may have refused ``cmd`` already, and closed the
             # port: its reply tells.
@@ -199,8 +209,11 @@ class Session(ftplib.FTP):
         self._to_lock_step([refusal])
         return result
 
-    def _skip_reply(self):
-        try:
-            self.getresp()
-        except ftplib.Error:
-            pass
+    def _in_step_again(self):
+        """Read up to the reply to a NOOP sent now, skipping whatever the
+        server still answers before it (no transfer command answers 200)."""
+        self.send_all(['NOOP'])
+        for _ in range(3):
+            if reply_code(self._reply()) == '200':
+                return
+        raise ftplib.error_proto('no reply to NOOP')

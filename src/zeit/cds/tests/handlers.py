@@ -6,7 +6,10 @@ contains "b.xml".
 import os
 
 import pyftpdlib.filesystems
+import math
+
 import pyftpdlib.handlers
+import pyftpdlib.ioloop
 import pyftpdlib.log
 
 import zeit.cds.names
@@ -56,12 +59,16 @@ class DropControlOnceHandler(pyftpdlib.handlers.FTPHandler):
 
 
 class GoneHandler(pyftpdlib.handlers.FTPHandler):
-    """The server goes away at the upload of b.xml and stays away."""
+    """The server goes away at the upload of b.xml: it refuses the
+    ``away_for`` connections after it (all of them, unless a subclass
+    says how many)."""
 
-    gone = False
+    away_for = math.inf
+    refusals = 0
 
     def handle(self):
-        if type(self).gone:
+        if type(self).refusals:
+            type(self).refusals -= 1
             self.respond('421 Service not available.')
             self.close_when_done()
             return
@@ -69,7 +76,7 @@ class GoneHandler(pyftpdlib.handlers.FTPHandler):
 
     def ftp_STOR(self, file, mode='w'):
         if 'b.xml' in file:
-            type(self).gone = True
+            type(self).refusals = self.away_for
             self.close()
             return None
         return super().ftp_STOR(file, mode)
@@ -233,3 +240,120 @@ class LocalTimeHandler(pyftpdlib.handlers.FTPHandler):
 
     abstracted_fs = _ShiftedClockFS
     clock_shift = -5 * 3600
+
+
+class StallingHandler(pyftpdlib.handlers.FTPHandler):
+    """Gets stuck at the command ``stalls_at`` (such as "SIZE") where its
+    argument contains ``stalls_on`` (b.xml by default; "" for any, as for
+    PASV or MLSD), once it has answered ``after`` such commands: it neither
+    carries that command out nor answers it or anything after it on that
+    connection, as a server stuck on a file. New connections are served.
+    With ``for_good`` the whole server hangs then: no answer to anything,
+    and no greeting for a new connection."""
+
+    stalls_at = None
+    stalls_on = 'b.xml'
+    after = 0
+    for_good = False
+    hung = False
+    stuck = False
+
+    def handle(self):
+        if not type(self).hung:
+            super().handle()
+
+    def pre_process_command(self, line, cmd, arg):
+        if self.stuck or type(self).hung:
+            return
+        if cmd == self.stalls_at and self.stalls_on in arg:
+            if type(self).after:
+                type(self).after -= 1
+            else:
+                self.stuck = True
+                if self.for_good:
+                    type(self).hung = True
+                return
+        super().pre_process_command(line, cmd, arg)
+
+
+def stalling(command, **options):
+    """A StallingHandler class that stalls at ``command``."""
+    return type('StallingHandler', (StallingHandler,),
+                dict(options, stalls_at=command))
+
+
+class StalledDataHandler(pyftpdlib.handlers.FTPHandler):
+    """Stops reading an upload of b.xml, or sending a download of it, after
+    64 KiB, without closing the data connection; the control connection
+    answers on."""
+
+    # sendfile() would bypass the data handler's sending.
+    use_sendfile = False
+
+    class dtp_handler(pyftpdlib.handlers.DTPHandler):
+
+        def _stalled(self):
+            if (self.file_obj is None or 'b.xml' not in self.file_obj.name
+                    or self.get_transmitted_bytes() < 65536):
+                return False
+            # Not even polled any more: the server does not busy-wait.
+            self.modify_ioloop_events(0)
+            return True
+
+        def handle_read(self):
+            if not self._stalled():
+                super().handle_read()
+
+        handle_read_event = handle_read
+
+        def initiate_send(self):
+            if not self._stalled():
+                super().initiate_send()
+
+
+class Rewrite:
+    """Which reply a ReplyRewritingHandler rewrites: the first reply to
+    ``command`` ("" for the greeting) becomes the raw line ``reply``
+    (bytes), the next ``times`` times (None: every time)."""
+
+    def __init__(self, command=None, reply=b'', times=None):
+        self.command = command
+        self.reply = reply
+        self.times = times
+
+    def due(self, command):
+        """Whether the reply to ``command`` is to be rewritten now."""
+        if command != self.command or self.times == 0:
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
+class ReplyRewritingHandler(pyftpdlib.handlers.FTPHandler):
+    """Says what its Rewrite ``rewrite`` asks instead of one reply, as a
+    broken server might: garbage, a wrong code, an overlong line, bytes
+    that are not UTF-8. The command is carried out all the same; a reply
+    of several lines is replaced whole."""
+
+    rewrite = Rewrite()
+    _rewriting = False
+
+    def handle(self):
+        self._rewriting = self.rewrite.due('')
+        super().handle()
+
+    def pre_process_command(self, line, cmd, arg):
+        self._rewriting = self.rewrite.due(cmd)
+        super().pre_process_command(line, cmd, arg)
+
+    def push(self, data):
+        if not self._rewriting:
+            super().push(data)
+
+    def respond(self, resp, *args, **kw):
+        if not self._rewriting:
+            return super().respond(resp, *args, **kw)
+        self._rewriting = False
+        # As bytes: FTPHandler.push would encode text.
+        pyftpdlib.ioloop.AsyncChat.push(self, self.rewrite.reply + b'\r\n')

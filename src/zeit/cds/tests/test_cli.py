@@ -186,8 +186,9 @@ password-file = {self.password_file}
                       '--port', port]]:
             result = self.cds(*args)
             self.assertExit(1, result)
-            self.assertIn(f'ERROR: Cannot connect to CDS FTP server at '
-                          f'127.0.0.1 port {port}: timed out', result.stderr)
+            self.assertIn(f'ERROR: No answer from the CDS FTP server '
+                          f'within 1 s while connecting to 127.0.0.1 port '
+                          f'{port}\n', result.stderr)
             self.assertEqual(sorted(FILES), self.spool_files('new'))
 
 

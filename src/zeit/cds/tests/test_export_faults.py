@@ -74,6 +74,19 @@ class ExportFaultTest(ExportTestCase):
         os.remove(os.path.join(server.root, names.WRITE_LOCK))
         self.assertDelivered(server, ['a.xml'])
 
+    def test_upload_an_interrupted_run_left_is_finished_among_others(self):
+        server = self.layer.server
+        # Killed after b.xml was complete under its temporary name.
+        FileStoreSpool(self.store).publishing('b.xml')
+        with open(os.path.join(server.root, names.partial_name('b.xml')),
+                  'wb') as f:
+            f.write(FILES['b.xml'])
+        summary = self.export(server)
+        self.assertDelivered(server, list(FILES))
+        self.assertEqual((3, 0), (summary.files, summary.failures))
+        self.assertIn('Finished uploading file b.xml for an interrupted run',
+                      self.log.getvalue())
+
     def test_disk_full_fails_that_file_only(self):
         server = zeit.cds.testing.server_for(self, DiskFullHandler)
         summary = self.export(server)

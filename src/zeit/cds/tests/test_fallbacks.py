@@ -123,6 +123,34 @@ class PipeliningFallbackTest(FallbackTestCase):
         self.assertFalse(twin._habits.pipelining)
 
 
+class BusyPassivePortTest(FallbackTestCase):
+
+    def test_a_refused_passive_port_is_tried_again_in_lock_step(self):
+        # As ProFTPD under load: "425 PASV: Address already in use", and
+        # no reply at all to the STOR sent with that PASV.
+        class Busy(odd_handler()):
+            # Every other passive port is busy.
+            busy = False
+            swallow = False
+
+            def ftp_PASV(self, line):
+                type(self).busy = not type(self).busy
+                if type(self).busy:
+                    self.respond('425 PASV: Address already in use')
+                    self.swallow = True
+                    return None
+                return super().ftp_PASV(line)
+
+            def pre_process_command(self, line, cmd, arg):
+                if self.swallow and cmd != 'NOOP':
+                    self.swallow = False
+                    return None
+                self.swallow = False
+                return super().pre_process_command(line, cmd, arg)
+        server = zeit.cds.testing.server_for(self, Busy)
+        self.assertDelivered(server, self.export(server, connections=1))
+
+
 class NoSizeTest(FallbackTestCase):
 
     def test_without_size_the_transfer_reply_is_the_check(self):

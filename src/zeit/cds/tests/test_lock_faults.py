@@ -95,8 +95,9 @@ class LockStoreFaultTest(ExportTestCase):
         self.assertDelivered(server)
         cannot, reconnecting, taking = self.log.warnings()
         self.assertEqual('Cannot make sure that lock file write is gone '
-                         '(Cannot store file write: timed out); this spool '
-                         'takes it over when it gets the lock next', cannot)
+                         '(No answer from the CDS FTP server within 1 s '
+                         'while storing write); this spool takes it over '
+                         'when it gets the lock next', cannot)
         self.assertEqual('Taking over lock file write that a failed store '
                          'of this spool left (empty)', taking)
 

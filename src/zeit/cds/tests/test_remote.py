@@ -6,12 +6,14 @@ import zeit.cds.testing
 from zeit.cds import names
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
+from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.tests.handlers import DiskFullHandler
 from zeit.cds.tests.handlers import NoMLSDHandler
 from zeit.cds.tests.handlers import ShortSizeHandler
+from zeit.cds.tests.handlers import stalling
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
@@ -171,3 +173,62 @@ class DownloadTest(FTPTargetTestCase):
     def test_missing_file(self):
         with self.assertRaises(TransferError):
             self.connected().read('nothing-here')
+
+
+class NoAnswerTest(FTPTargetTestCase):
+    """Each wait of the FTP target ends after its timeout, with a message
+    that says what it was doing; at the connect it is a ConnectError."""
+
+    def setUp(self):
+        super().setUp()
+        self.handler = stalling(None)
+        self.server = zeit.cds.testing.server_for(self, self.handler)
+        with open(os.path.join(self.server.root, 'b.xml'), 'wb') as f:
+            f.write(b'B')
+
+    def stuck_at(self, command, argument=''):
+        self.handler.stalls_at = command
+        self.handler.stalls_on = argument
+        return ftp_target(self.server, timeout=0.25)
+
+    def assertNoAnswer(self, doing, call, *args):
+        with self.assertRaises(NoAnswer) as raised:
+            call(*args)
+        self.assertEqual(
+            f'No answer from the CDS FTP server within 0.25 s while {doing}',
+            str(raised.exception))
+
+    def test_connect(self):
+        port = self.server.port
+        for command, doing in [
+                ('USER', 'logging in as test'),
+                ('CWD', 'entering directory /'),
+                ('TYPE', 'setting binary mode')]:
+            with self.subTest(command):
+                target = self.stuck_at(command)
+                self.assertNoAnswer(doing, target.connect)
+                self.assertIsNone(target._ftp)
+        self.handler.hung = True
+        target = self.stuck_at(None)
+        self.assertNoAnswer(f'connecting to 127.0.0.1 port {port}',
+                            target.connect)
+
+    def test_commands(self):
+        for command, doing, call, args in [
+                ('MLSD', 'listing /', 'names', ()),
+                ('PASV', 'listing /', 'names', ()),
+                ('STOR', 'storing b.xml', 'create', ('b.xml', b'')),
+                ('SIZE', 'asking for the sizes of files', 'sizes',
+                 (['b.xml'],)),
+                ('RNTO', 'renaming files', 'rename_all',
+                 ([('a.xml', 'b.xml')],)),
+                ('RETR', 'downloading b.xml', 'read', ('b.xml',)),
+                ('MDTM', 'asking for the time of b.xml', 'modified',
+                 ('b.xml',)),
+                ('DELE', 'removing files', 'remove_all', (['b.xml'],))]:
+            with self.subTest(command):
+                target = self.stuck_at(None)
+                target.connect()
+                self.addCleanup(target.close)
+                self.stuck_at(command)
+                self.assertNoAnswer(doing, getattr(target, call), *args)

@@ -5,7 +5,6 @@ import os
 import queue
 import threading
 
-import pyftpdlib.handlers
 import zope.event
 
 import zeit.cds.testing
@@ -16,6 +15,7 @@ from zeit.cds.events import IFileFailed
 from zeit.cds.events import IRunFinished
 from zeit.cds.events import IRunStarted
 from zeit.cds.interfaces import ConnectionLost
+from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.interfaces import TransferError
 from zeit.cds.run.lock import RemoteLock
@@ -25,31 +25,16 @@ from zeit.cds.run.scope import lock_scope
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.handlers import DropOnBHandler
 from zeit.cds.tests.handlers import GoneHandler
+from zeit.cds.tests.handlers import stalling
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
 
-class AwayForAWhileHandler(pyftpdlib.handlers.FTPHandler):
-    """Hangs up at the upload of b.xml, then refuses the next
-    ``away_for`` connections, then serves again."""
+class AwayForAWhileHandler(GoneHandler):
+    """Hangs up at the upload of b.xml, then refuses the next two
+    connections, then serves again."""
 
     away_for = 2
-    refusals = 0
-
-    def handle(self):
-        if type(self).refusals:
-            type(self).refusals -= 1
-            self.respond('421 Service not available.')
-            self.close_when_done()
-            return
-        super().handle()
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file:
-            type(self).refusals = self.away_for
-            self.close()
-            return None
-        return super().ftp_STOR(file, mode)
 
 
 def dropped_once(target):
@@ -73,8 +58,8 @@ class RunPartTestCase(SpoolTestCase):
         self.log = zeit.cds.testing.LogCapture()
         self.addCleanup(self.log.uninstall)
 
-    def connected(self, server):
-        target = ftp_target(server)
+    def connected(self, server, **options):
+        target = ftp_target(server, **options)
         target.connect()
         self.addCleanup(target.close)
         return target
@@ -117,6 +102,58 @@ class ReconnectPolicyTest(RunPartTestCase):
         with self.assertRaises(TransferError):
             policy.attempt(target.read, 'missing', target=target)
         self.assertEqual('', self.log.getvalue())
+
+    def test_a_reconnect_that_gets_no_answer_ends_the_attempts(self):
+        # A server that hangs at the upload of b.xml: the reconnect gets
+        # no greeting. It is silent, not restarting: no more attempts.
+        server = zeit.cds.testing.server_for(
+            self, stalling('STOR', for_good=True))
+        target = self.connected(server, timeout=0.5)
+        policy = ReconnectPolicy((0, 0, 0))
+        with self.assertRaises(NoAnswer) as raised:
+            policy.attempt(dropped_once(target), target=target)
+        self.assertRegex(str(raised.exception),
+                         r'^No answer from the CDS FTP server within 0.5 s '
+                         r'while connecting to 127.0.0.1 port \d+; gave up '
+                         r'waiting for the server$')
+        self.assertRegex(self.log.getvalue(),
+                         r'^No answer from the CDS FTP server within 0.5 s '
+                         r'while storing b.xml; reconnecting in 0 seconds\n$')
+        self.assertTrue(policy.gave_up_on(target))
+        self.assertTrue(policy.server_silent)
+
+    def test_work_that_gets_no_answer_twice_ends_the_attempts(self):
+        # Stuck at every upload of b.xml, answering all else.
+        server = zeit.cds.testing.server_for(self, stalling('STOR'))
+        target = self.connected(server, timeout=0.5)
+        policy = ReconnectPolicy((0, 0, 0))
+        calls = []
+
+        def work():
+            calls.append(None)
+            target.create('b.xml', b'B')
+
+        with self.assertRaises(NoAnswer) as raised:
+            policy.attempt(work, target=target)
+        self.assertEqual(
+            'No answer from the CDS FTP server within 0.5 s while storing '
+            'b.xml; gave up waiting for the server', str(raised.exception))
+        self.assertEqual(2, len(calls))
+        self.assertEqual(1, self.log.getvalue().count('reconnecting in'))
+        # Given up on the server: no more work starts, on no connection.
+        other = target.another()
+        with self.assertRaises(NoAnswer):
+            policy.attempt(calls.append, None, target=other)
+        self.assertEqual(2, len(calls))
+
+    def test_no_answer_and_no_attempts_left_is_silence_too(self):
+        server = zeit.cds.testing.server_for(self, stalling('STOR'))
+        target = self.connected(server, timeout=0.5)
+        policy = ReconnectPolicy(())
+        with self.assertRaises(NoAnswer):
+            policy.attempt(target.create, 'b.xml', b'B', target=target)
+        # So the lock's scope does not wait for the server again.
+        self.assertTrue(policy.server_silent)
 
     def test_a_reconnect_restores_what_the_connection_held(self):
         server = zeit.cds.testing.server_for(self, DropOnBHandler)
@@ -204,8 +241,8 @@ class ReportTest(SpoolTestCase):
 
 class LockScopeTest(RunPartTestCase):
 
-    def scope(self, server, policy=None, dry_run=False):
-        self.target = ftp_target(server)
+    def scope(self, server, policy=None, dry_run=False, **options):
+        self.target = ftp_target(server, **options)
         self.spool = FileStoreSpool(self.store)
         self.lock = RemoteLock(self.target, names.WRITE_LOCK, self.spool)
         return lock_scope(self.spool, self.lock,
@@ -276,6 +313,20 @@ class LockScopeTest(RunPartTestCase):
             ['Removing lock file', 'Lock file successfully removed',
              'Disconnected from CDS FTP server'],
             self.log.getvalue().splitlines()[-3:])
+
+    def test_lock_left_at_once_when_the_server_stopped_answering(self):
+        server = zeit.cds.testing.server_for(
+            self, stalling('STOR', for_good=True))
+        policy = ReconnectPolicy((0, 0))
+        with self.assertRaises(NoAnswer):
+            with self.scope(server, policy, timeout=0.5):
+                policy.attempt(dropped_once(self.target), target=self.target)
+        self.assertLocked(server)
+        self.assertRegex(
+            self.log.getvalue(),
+            r'\nNot removing the lock file: the CDS FTP server stopped '
+            r'answering; the next run of ours takes it over\n'
+            r'Disconnected from CDS FTP server\n$')
 
     def test_lock_left_to_the_next_run_when_the_server_stays_away(self):
         server = zeit.cds.testing.server_for(self, GoneHandler)
