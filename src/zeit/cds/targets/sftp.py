@@ -45,6 +45,7 @@ from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import HostKeyError
 from zeit.cds.interfaces import IRemoteTarget
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import RemoteError
@@ -76,28 +77,6 @@ logging.getLogger('asyncssh').setLevel(logging.WARNING)
 def _reason(error):
     return _printable(getattr(error, 'reason', None) or error) or (
         'connection closed by the server')
-
-
-@contextlib.contextmanager
-def _translated(refused, message, broken=ConnectionLost):
-    """Raise ``refused`` when the server refuses a request (NoSuchFile
-    where there is no such file), and ``broken`` when the session fails
-    or does not answer in time."""
-    try:
-        yield
-    except asyncssh.SFTPNoSuchFile as e:
-        error = NoSuchFile if issubclass(NoSuchFile, refused) else refused
-        raise error(f'{message}: {_reason(e)}', _reason(e)) from e
-    except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection) as e:
-        raise broken(f'{message}: {_reason(e)}', _reason(e)) from e
-    except asyncssh.SFTPError as e:
-        raise refused(f'{message}: {_reason(e)}', _reason(e)) from e
-    except TimeoutError as e:
-        # Before OSError, of which it is one: no answer in time.
-        raise broken(f'{message}: timed out', 'timed out') from e
-    except (asyncssh.Error, OSError, EOFError) as e:
-        # asyncssh's disconnects and channel failures, socket errors.
-        raise broken(f'{message}: {_reason(e)}', _reason(e)) from e
 
 
 class _HostKeyWitness(asyncssh.SSHClient):
@@ -155,6 +134,8 @@ class SFTPTarget:
         self.progress = None
         self._connection = None
         self._sftp = None
+        # Whether the server left a wait unanswered (see _translated).
+        self._silent = False
         # What the server lacks, learned once per run (shared by twins).
         self._lacks = set()
         # The identities of the files of the last listing.
@@ -170,6 +151,7 @@ class SFTPTarget:
     def another(self):
         twin = copy.copy(self)
         twin._connection = twin._sftp = None
+        twin._silent = False
         twin._listed = {}
         return twin
 
@@ -180,11 +162,36 @@ class SFTPTarget:
     def _call(self, coroutine):
         return background.call(coroutine, self.timeout)
 
+    @contextlib.contextmanager
+    def _translated(self, refused, message, broken=ConnectionLost):
+        """Raise ``refused`` when the server refuses a request (NoSuchFile
+        where there is no such file), ``broken`` when the session fails,
+        and NoAnswer when the server does not answer in time."""
+        try:
+            yield
+        except asyncssh.SFTPNoSuchFile as e:
+            error = NoSuchFile if issubclass(NoSuchFile, refused) else refused
+            raise error(f'{message}: {_reason(e)}', _reason(e)) from e
+        except (asyncssh.SFTPConnectionLost,
+                asyncssh.SFTPNoConnection) as e:
+            raise broken(f'{message}: {_reason(e)}', _reason(e)) from e
+        except asyncssh.SFTPError as e:
+            raise refused(f'{message}: {_reason(e)}', _reason(e)) from e
+        except TimeoutError as e:
+            # Before OSError, of which it is one. The server is silent:
+            # the session is closed without waiting for it.
+            self._silent = True
+            reason = f'no answer within {self.timeout:g} s'
+            raise NoAnswer(f'{message}: {reason}', reason) from e
+        except (asyncssh.Error, OSError, EOFError) as e:
+            # asyncssh's disconnects and channel failures, socket errors.
+            raise broken(f'{message}: {_reason(e)}', _reason(e)) from e
+
     def connect(self):
         trusted = _known_hosts(self.known_hosts)
         witness = _HostKeyWitness()
         try:
-            with _translated(
+            with self._translated(
                     ConnectError, f'Cannot connect to CDS SFTP server at '
                     f'{self.host} port {self.port}', broken=ConnectError):
                 try:
@@ -204,7 +211,7 @@ class SFTPTarget:
                     raise AuthenticationError(
                         f'CDS SFTP server refused login for user '
                         f'{self.user}: {_reason(e)}', _reason(e)) from e
-            with _translated(RemoteError, 'CDS SFTP server refused SFTP'):
+            with self._translated(RemoteError, 'CDS SFTP server refused SFTP'):
                 self._sftp = self._call(
                     self._connection.start_sftp_client())
             self._enter()
@@ -227,7 +234,7 @@ class SFTPTarget:
             f'not trusted: {shown} {why}', why)
 
     def _enter(self):
-        with _translated(RemoteDirectoryError, f'Cannot enter directory '
+        with self._translated(RemoteDirectoryError, f'Cannot enter directory '
                          f'{self.directory} on CDS SFTP server'):
             attrs = self._call(self._sftp.stat(self._path('')))
         if attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY:
@@ -236,7 +243,7 @@ class SFTPTarget:
                 'server: not a directory', 'not a directory')
 
     def names(self):
-        with _translated(RemoteError, 'Cannot list directory '
+        with self._translated(RemoteError, 'Cannot list directory '
                          f'{self.directory} on CDS SFTP server'):
             entries = self._call(self._sftp.readdir(self._path('')))
         files = {os.fsdecode(entry.filename): entry.attrs
@@ -252,7 +259,7 @@ class SFTPTarget:
             self.progress(size)
 
     def store(self, name, fileobj):
-        with _translated(TransferError, f'Cannot store file {name}'):
+        with self._translated(TransferError, f'Cannot store file {name}'):
             # No limit for the whole: the timeout holds for each request.
             background.call(self._write(name, fileobj))
 
@@ -312,7 +319,7 @@ class SFTPTarget:
             return await asyncio.gather(
                 *(self._sftp.stat(self._path(name)) for name in names),
                 return_exceptions=True)
-        with _translated(TransferError, message):
+        with self._translated(TransferError, message):
             found = self._call(stats())
         return {name: self._outcome(f'{message} {name}', result)
                 for name, result in zip(names, found)}
@@ -323,7 +330,7 @@ class SFTPTarget:
         if not isinstance(result, BaseException):
             return result
         try:
-            with _translated(TransferError, message):
+            with self._translated(TransferError, message):
                 raise result
         except TransferError as e:
             return e
@@ -350,7 +357,7 @@ class SFTPTarget:
         async def batch():
             return await asyncio.gather(*requests.values(),
                                         return_exceptions=True)
-        with _translated(TransferError, message):
+        with self._translated(TransferError, message):
             results = self._call(batch())
         return {key: None if result is None else
                 self._outcome(f'{message} {key}', result)
@@ -382,7 +389,7 @@ class SFTPTarget:
             name: self._sftp.remove(self._path(name)) for name in names})
 
     def download(self, name, fileobj):
-        with _translated(TransferError, f'Cannot download file {name}'):
+        with self._translated(TransferError, f'Cannot download file {name}'):
             return background.call(self._read(name, fileobj))
 
     async def _read(self, name, fileobj):
@@ -404,7 +411,7 @@ class SFTPTarget:
     def create(self, name, data):
         message = f'Cannot create file {name}'
         try:
-            with _translated(TransferError, message):
+            with self._translated(TransferError, message):
                 remote = self._call(self._sftp.open(self._path(name), 'xb'))
         except NoSuchFile:
             raise
@@ -414,7 +421,7 @@ class SFTPTarget:
                 raise RemoteExists(f'{message}: it exists',
                                    'it exists') from e
             raise
-        with _translated(TransferError, message):
+        with self._translated(TransferError, message):
             self._call(self._fill(name, remote, data))
 
     async def _fill(self, name, remote, data):
@@ -441,11 +448,15 @@ class SFTPTarget:
 
     def close(self):
         connection, self._connection = self._connection, None
+        silent, self._silent = self._silent, False
         self._sftp = None
         if connection is None:
             return
         async def closed():
             # On the loop, as everything that touches the connection.
+            if silent:
+                connection.abort()  # No good-bye to a silent server.
+                return
             connection.close()
             await connection.wait_closed()
         try:

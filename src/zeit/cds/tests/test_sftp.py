@@ -8,7 +8,9 @@ Skipped with the reason where sshd cannot run here; under CI
 import io
 import os
 import shutil
+import socket
 import tempfile
+import unittest
 
 import zope.component
 from zope.interface.verify import verifyObject
@@ -24,6 +26,7 @@ from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import HostKeyError
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteExists
 from zeit.cds.interfaces import RemoteLocked
@@ -98,6 +101,23 @@ class EmbeddedSFTPStoriesTest(FolderStories, SpoolTestCase):
         return SFTPTarget(host=self.server.host, port=self.server.port,
                           user='test', password='pw', directory='/',
                           known_hosts=self.known_hosts, timeout=10)
+
+
+class SilentServerTest(unittest.TestCase):
+
+    def test_a_server_that_never_greets_is_no_answer(self):
+        # It takes the connection and says nothing, not even SSH's
+        # greeting.
+        listener = socket.create_server(('127.0.0.1', 0))
+        self.addCleanup(listener.close)
+        target = SFTPTarget(host='127.0.0.1', port=listener.getsockname()[1],
+                            user='u', password='p', directory='/',
+                            known_hosts='/dev/null', timeout=1)
+        with self.assertRaises(NoAnswer) as raised:
+            target.connect()
+        self.assertEqual('Cannot connect to CDS SFTP server at 127.0.0.1 '
+                         f'port {listener.getsockname()[1]}: no answer '
+                         'within 1 s', str(raised.exception))
 
 
 class SFTPExportTest(ExportTests, SFTPTestCase):
