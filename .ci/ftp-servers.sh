@@ -5,7 +5,7 @@
 # buildout.cfg.)
 #
 # Usage: bash .ci/ftp-servers.sh DEST
-#        CDS_FTP_SERVERS=DEST bin/test -t interop
+#        CDS_FTP_SERVERS=DEST bin/test -t interop -t sftp
 #
 # Debian's four FTP packages conflict with one another (each provides
 # ftp-server), so none of them is installed, and neither is openssh-server,
