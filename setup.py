@@ -29,6 +29,8 @@ setup(
         ],
     },
     install_requires=[
+        'asyncssh',  # the sftp target
+        'bcrypt',  # asyncssh: keys in OpenSSH's format with a passphrase
         'gocept.filestore',
         'pyftpdlib >= 2.0',
         'tqdm',

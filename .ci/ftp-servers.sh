@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Unpack vsftpd, ProFTPD (with its TLS module), Pure-FTPd and GNU
-# inetutils' ftpd into DEST for the interop tests. (Twisted's FTP server,
-# the fifth, comes with the test environment from buildout.cfg.)
+# Unpack vsftpd, ProFTPD (with its TLS module), Pure-FTPd, GNU inetutils'
+# ftpd and OpenSSH's sshd into DEST for the interop and SFTP tests.
+# (Twisted's FTP server, the fifth, comes with the test environment from
+# buildout.cfg.)
 #
 # Usage: bash .ci/ftp-servers.sh DEST
-#        CDS_FTP_SERVERS=DEST bin/test -t interop
+#        CDS_FTP_SERVERS=DEST bin/test -t interop -t sftp
 #
-# Debian's four packages conflict with one another (each provides
-# ftp-server), so none of them is installed: they are fetched with
+# Debian's four FTP packages conflict with one another (each provides
+# ftp-server), so none of them is installed, and neither is openssh-server,
+# which would start a daemon on port 22: they are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` into DEST, beside the
 # few shared libraries they link against that a Debian 12 base system
 # lacks. The tests run the binaries from DEST with LD_LIBRARY_PATH pointing
@@ -20,16 +22,16 @@ set -euo pipefail
 
 dest=${1:?usage: $0 DEST}
 packages=(
-    vsftpd proftpd-core pure-ftpd inetutils-ftpd
+    vsftpd proftpd-core pure-ftpd inetutils-ftpd openssh-server
     # ProFTPD's TLS module (mod_tls) is not in proftpd-core.
     proftpd-mod-crypto
-    # Checked with ldd below: vsftpd and inetutils' ftpd need libwrap,
-    # proftpd the rest.
+    # Checked with ldd below: vsftpd, inetutils' ftpd and sshd need
+    # libwrap, proftpd the rest.
     libwrap0 libhiredis0.14 libmemcached11 libmemcachedutil2 libhashkit2
     libpcre2-posix3 libsodium23
 )
 binaries=(usr/sbin/vsftpd usr/sbin/proftpd usr/sbin/pure-ftpd usr/bin/pure-pw
-          usr/lib/proftpd/mod_tls.so usr/sbin/ftpd)
+          usr/lib/proftpd/mod_tls.so usr/sbin/ftpd usr/sbin/sshd)
 stamp=$dest/.packages
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${packages[*]}" ]; then

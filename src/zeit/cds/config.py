@@ -223,7 +223,11 @@ def settings(given):
     if connection.logs_in(connection.factory_for(remote.scheme)):
         for key in connection.LOGIN:
             _require(given, key)
+    if connection.needs_password(remote):
         password = connection.read_password(given.get('password-file'))
+    elif given.get('password-file'):
+        # Besides a key: the server may want both.
+        password = connection.read_password(given['password-file'])
     return Settings(remote=remote, password=password, **run)
 
 

@@ -61,6 +61,8 @@ class ConnectionSettings:
         if password is None and self.password_file:
             password = read_password(self.password_file)
         arguments = {key: getattr(self, key) for key in TARGET_ARGUMENTS}
+        if self.port is None:
+            del arguments['port']  # The factory knows its usual port.
         return factory(password=password, **arguments, **self.options)
 
 
@@ -91,6 +93,16 @@ def options_of(factory):
 
 def logs_in(factory):
     return getattr(factory, 'login', True)
+
+
+def needs_password(settings):
+    """Whether the connection ``settings`` (a ConnectionSettings) logs
+    in with a password: its factory logs in, and none of the options it
+    takes instead of a password (SFTP's key file) is given."""
+    factory = factory_for(settings.scheme)
+    instead = getattr(factory, 'instead_of_password', ())
+    return logs_in(factory) and not any(
+        settings.options.get(key) for key in instead)
 
 
 def scheme_of(scheme, tls, spell=str):
@@ -157,14 +169,19 @@ def read_password(path):
                 f'{PASSWORD_VARIABLE}') from None
         where = f'the environment variable {PASSWORD_VARIABLE}'
     else:
-        try:
-            with open(path, encoding='utf-8') as f:
-                password = f.read().rstrip('\r\n')
-        except (OSError, UnicodeDecodeError) as e:
-            reason = getattr(e, 'strerror', None) or 'not UTF-8 text'
-            raise SettingsError(
-                f'Cannot read password file {path}: {reason}') from e
+        password = read_secret(path, 'password')
         where = f'the password file {path}'
     if not password:
         raise SettingsError(f'Empty password in {where}')
     return password
+
+
+def read_secret(path, what):
+    """The ``what`` (a password, a passphrase) in the file ``path``."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read().rstrip('\r\n')
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, 'strerror', None) or 'not UTF-8 text'
+        raise SettingsError(
+            f'Cannot read {what} file {path}: {reason}') from e

@@ -1,6 +1,7 @@
-"""cds-demo: the quick start. It starts the embedded CDS server on a free
-port, makes a sample spool, exports it, imports what the server offers,
-tells what happened and where the files are, and stops the server.
+"""cds-demo: the quick start. It starts the embedded CDS server (FTP, or
+SFTP with ``--protocol sftp``) on a free port, makes a sample spool,
+exports it, imports what the server offers, tells what happened and where
+the files are, and stops the server.
 
 Everything lives in one new folder (``--folder``, or a new one in the
 system's temporary folder), which is left for a look afterwards.
@@ -17,8 +18,10 @@ import zeit.cds.main
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
-from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.server import EmbeddedServer
+from zeit.cds.sftpserver import EmbeddedSFTPServer
+from zeit.cds.targets.ftp import FTPTarget
+from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.spool import make_spool
 
 ARTICLES = {
@@ -52,10 +55,32 @@ def prepare(folder):
     return paths
 
 
-def run(interface, spool_path, server, password, directory):
-    target = FTPTarget(host=server.host, port=server.port, user='demo',
-                       password=password, directory=directory)
+def run(interface, spool_path, target):
     return zeit.cds.main.transfer(interface, spool_path, target).run()
+
+
+def embedded_server(protocol, root, password):
+    """The embedded server for ``protocol``, not started."""
+    if protocol == 'sftp':
+        return EmbeddedSFTPServer(root, 'demo', password)
+    return EmbeddedServer(root, 'demo', password)
+
+
+def targets(protocol, server, password, folder):
+    """A function of a directory that makes a target for it on the
+    running ``server``; for SFTP, with a known_hosts file in ``folder``
+    that trusts the server's host key."""
+    login = dict(host=server.host, port=server.port, user='demo',
+                 password=password)
+    if protocol == 'ftp':
+        return lambda directory: FTPTarget(directory=directory, **login)
+    known_hosts = os.path.join(folder, 'known_hosts')
+    with open(known_hosts, 'w', encoding='ascii') as f:
+        f.write(server.known_hosts_line + '\n')
+    print(f'Its host key is {server.fingerprint}, trusted through '
+          f'{known_hosts}')
+    return lambda directory: SFTPTarget(
+        directory=directory, known_hosts=known_hosts, **login)
 
 
 def listing(path):
@@ -66,6 +91,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='cds-demo', description=__doc__.split('\n\n')[0])
     parser.add_argument('--folder', help='where to put everything')
+    parser.add_argument('--protocol', choices=('ftp', 'sftp'),
+                        default='ftp',
+                        help='what the embedded server speaks (default ftp)')
     args = parser.parse_args(argv)
     folder = args.folder or tempfile.mkdtemp(prefix='cds-demo-')
     os.makedirs(folder, exist_ok=True)
@@ -75,16 +103,19 @@ def main(argv=None):
     logging.getLogger('pyftpdlib').setLevel(logging.WARNING)
     paths = prepare(folder)
     password = secrets.token_urlsafe(16)
-    with EmbeddedServer(paths['cds-server'], 'demo', password) as server:
-        print(f'Started the embedded CDS server at ftp://{server.host}:'
-              f'{server.port}/ (root {paths["cds-server"]})\n')
+    with embedded_server(args.protocol, paths['cds-server'],
+                         password) as server:
+        print(f'Started the embedded CDS server at {args.protocol}://'
+              f'{server.host}:{server.port}/ (root {paths["cds-server"]})')
+        target = targets(args.protocol, server, password, folder)
+        print()
         try:
             print('Exporting the sample spool to /incoming:')
-            exported = run(IExporter, paths['export-spool'], server,
-                           password, '/incoming')
+            exported = run(IExporter, paths['export-spool'],
+                           target('/incoming'))
             print('\nImporting what the server offers in /outgoing:')
-            imported = run(IImporter, paths['import-spool'], server,
-                           password, '/outgoing')
+            imported = run(IImporter, paths['import-spool'],
+                           target('/outgoing'))
         except CDSError as e:
             print(f'The demo failed: {e}', file=sys.stderr)
             return 1

@@ -227,11 +227,13 @@ class IRemoteTarget(zope.interface.Interface):
 
 class IRemoteTargetFactory(zope.interface.Interface):
     """Makes remote targets; registered as a utility named by URL scheme
-    (``ftp``, ``ftps``, ``file``, or a site's own). ``<cds:connection
+    (``ftp``, ``ftps``, ``sftp``, ``file``, or a site's own). ``<cds:connection
     scheme="...">`` and ``--protocol`` take any registered name.
 
     ``IConnection.target`` calls it. (A factory without the two
-    attributes below is taken as one with no options that logs in.)
+    attributes below is taken as one with no options that logs in. One
+    that can log in without a password names the options that do it
+    instead in ``instead_of_password``: SFTP's ``key_file``.)
     """
 
     options = zope.interface.Attribute(
@@ -250,8 +252,10 @@ class IRemoteTargetFactory(zope.interface.Interface):
                  **options):
         """A new, unconnected IRemoteTarget.
 
-        ``timeout`` is in seconds; a target without a network may ignore
-        it, as it may ignore the login of a server (see ``login``).
+        ``port`` is left out where none was given: the factory knows the
+        usual port of its protocol. ``timeout`` is in seconds; a target
+        without a network may ignore it, as it may ignore the login of a
+        server (see ``login``).
         ``options`` are the ones declared by ``options``, converted and
         validated; one that is not given is not passed.
         """
@@ -273,15 +277,16 @@ class IConnectionSettings(zope.interface.Interface):
     scheme = zope.schema.TextLine(
         title='Kind of target', default='ftp',
         description='The name of a registered IRemoteTargetFactory, such '
-        'as ftp, ftps, or file (a local or mounted folder).')
+        'as ftp, ftps, sftp, or file (a local or mounted folder).')
 
     host = zope.schema.TextLine(
         title='Host', required=False,
         description='The CDS server\'s name or address.')
 
     port = zope.schema.Int(
-        title='Port', min=1, max=65535, default=21,
-        description='The port the server listens on.')
+        title='Port', min=1, max=65535, required=False,
+        description='The port the server listens on; by default the '
+        'usual one of the scheme (21 for ftp and ftps, 22 for sftp).')
 
     user = zope.schema.TextLine(
         title='User', required=False,
@@ -320,6 +325,26 @@ class IFTPSOptions(zope.interface.Interface):
         description='Check the server\'s certificate and host name; '
         'without, the connection is still encrypted, but anybody in between '
         'can pose as the server: for test servers only.')
+
+
+class ISFTPOptions(zope.interface.Interface):
+    """The settings only SFTP takes (``SFTPTarget.options``)."""
+
+    key_file = zope.configuration.fields.Path(
+        title='Key file', required=False,
+        description='Log in with this private key (OpenSSH or PEM '
+        'format), besides or instead of the password.')
+
+    passphrase_file = zope.configuration.fields.Path(
+        title='Passphrase file', required=False,
+        description='A file holding the passphrase of the key file, read '
+        'at every run; else the environment variable CDS_PASSPHRASE.')
+
+    known_hosts = zope.configuration.fields.Path(
+        title='Known hosts', required=False,
+        description='Trust the host keys in this file (OpenSSH\'s '
+        'known_hosts format) instead of ~/.ssh/known_hosts. An unknown or '
+        'changed host key ends the run before anything is sent.')
 
 
 class IConnection(IConnectionSettings):
@@ -507,6 +532,12 @@ class TLSError(ConnectError):
     """TLS was asked for and cannot be had: the server does not offer it,
     or its certificate is not trusted or not for this host. Nothing is
     sent in the clear instead."""
+
+
+class HostKeyError(ConnectError):
+    """The SSH server's host key is not in the known_hosts file, or is not
+    the key there. Nothing was sent: no user name, no password, no key;
+    there is no trust on first use."""
 
 
 class AuthenticationError(RemoteError):

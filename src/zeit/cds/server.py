@@ -1,6 +1,7 @@
 """cds-server: an embedded CDS-compatible FTP server (pyftpdlib) rooted
 at a folder, with one user: for local development, staging and the quick
-start. CDS partners run their own production servers."""
+start; with ``--protocol sftp`` an SFTP server (``zeit.cds.sftpserver``).
+CDS partners run their own production servers."""
 import collections
 import contextlib
 import datetime
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 
+import asyncssh
 import pyftpdlib.authorizers
 import pyftpdlib.filesystems
 import pyftpdlib.handlers
@@ -24,11 +26,15 @@ from zeit.cds.cli import ArgumentParser
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.oserrors import reported_as
+from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.targets.ftps import ssl_reason
 
 # Every permission, including MFMT and SITE CHMOD, so the server never
 # stands in the way of a client.
 ALL_PERMISSIONS = 'elradfmwMT'
+PROTOCOLS = ('ftp', 'ftps', 'sftp')
+FTP_PORT = '2121'
+SFTP_PORT = '2222'
 
 
 class LineSafeFilesystem(pyftpdlib.filesystems.AbstractedFS):
@@ -171,14 +177,16 @@ def _write(path, data, mode):
 def parser():
     p = ArgumentParser(
         prog='cds-server',
-        description='Serve a folder as a CDS FTP server, with one user. '
+        description='Serve a folder as a CDS FTP (or SFTP) server, with '
+        'one user. '
         'The password comes from --password-file or the environment '
         f'variable {connection.PASSWORD_VARIABLE}.')
     p.add_argument('--root', required=True, help='the folder to serve')
     p.add_argument('--host', default='127.0.0.1',
                    help='the address to listen on (default 127.0.0.1)')
-    p.add_argument('--port', default='2121',
-                   help='the port (default 2121; 0 picks a free one)')
+    p.add_argument('--port',
+                   help='the port (default 2121, 2222 for sftp; 0 picks a '
+                   'free one)')
     p.add_argument('--user', required=True, help='the one user')
     p.add_argument('--password-file', help='a file holding the password')
     p.add_argument('--tls', action='store_true',
@@ -191,7 +199,41 @@ def parser():
                    'made there once, kept and used by later starts (by '
                    'default they are made in a temporary folder, removed '
                    'when the server stops)')
+    p.add_argument('--protocol', choices=PROTOCOLS,
+                   help='ftp (the default), ftps (as --tls) or sftp')
+    p.add_argument('--host-key',
+                   help='the host key (a private key file) for sftp; a new '
+                   'one for every start when not given')
     return p
+
+
+def protocol_of(args):
+    if args.tls and args.protocol not in (None, 'ftps'):
+        raise SettingsError(f'--tls does not go with --protocol '
+                            f'{args.protocol}')
+    protocol = 'ftps' if args.tls else args.protocol or 'ftp'
+    if args.host_key and protocol != 'sftp':
+        raise SettingsError('--host-key needs --protocol sftp')
+    if protocol == 'sftp' and (args.certfile or args.keyfile
+                               or args.tls_dir):
+        raise SettingsError('--certfile, --keyfile and --tls-dir need --tls')
+    return protocol
+
+
+def sftp_server(args, password, port):
+    """The EmbeddedSFTPServer that ``args`` ask for, on ``port``, not
+    started."""
+    host_key = None
+    if args.host_key:
+        try:
+            host_key = asyncssh.read_private_key(args.host_key)
+        except (OSError, ValueError) as e:
+            raise SettingsError(
+                f'Cannot use host key {args.host_key}: '
+                f'{getattr(e, "strerror", None) or e}') from e
+    return EmbeddedSFTPServer(
+        args.root, args.user, password, host=args.host,
+        port=port, host_key=host_key)
 
 
 def tls_options(args, scratch):
@@ -271,28 +313,37 @@ def main(argv=None):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *ignored: stop.set())
-        with server:
-            scheme = 'ftps' if args.tls else 'ftp'
-            print(f'Serving {args.root} at {scheme}://{server.host}:'
-                  f'{server.port}/ for user {args.user}; stop with Ctrl-C',
-                  flush=True)
-            stop.wait()
+        protocol = protocol_of(args)
+        print(f'Serving {args.root} at {protocol}://{server.host}:'
+              f'{server.port}/ for user {args.user}; stop with Ctrl-C',
+              flush=True)
+        if protocol == 'sftp':
+            print(f'Host key {server.fingerprint}; clients trust it with '
+                  f'this line in their known_hosts file:\n'
+                  f'{server.known_hosts_line}', flush=True)
+        stop.wait()
     print('Stopped', flush=True)
 
 
 def _server(args, scratch):
-    """The EmbeddedServer the arguments ask for; SettingsError when they
-    do not make sense or the port cannot be had."""
+    """The embedded server the arguments ask for, started, and stopped
+    when ``scratch`` closes; SettingsError when they do not make sense or
+    the port cannot be had."""
+    protocol = protocol_of(args)
     if not os.path.isdir(args.root):
         raise SettingsError(f'Root {args.root} is not a directory')
     password = connection.read_password(args.password_file)
-    options = tls_options(args, scratch)
-    port = port_number(args.port)
+    port = args.port or (SFTP_PORT if protocol == 'sftp' else FTP_PORT)
     try:
-        return EmbeddedServer(args.root, args.user, password,
-                              host=args.host, port=port, **options)
+        if protocol == 'sftp':
+            server = sftp_server(args, password, port_number(port))
+        else:
+            server = EmbeddedServer(args.root, args.user, password,
+                                    host=args.host, port=port_number(port),
+                                    **tls_options(args, scratch))
+        return scratch.enter_context(server)
     except OSError as e:
         # pyftpdlib raises some without an errno: its text is the reason.
         raise SettingsError(
-            f'Cannot listen on {args.host} port {args.port}: '
+            f'Cannot listen on {args.host} port {port}: '
             f'{e.strerror or e}') from None

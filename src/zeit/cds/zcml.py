@@ -60,8 +60,10 @@ def register(context, name, tls, settings, options):
     except SettingsError as e:
         raise ConfigurationError(f'cds:connection {name!r}: {e}') from None
     if connections.logs_in(connections.factory_for(declared.scheme)):
-        missing = [key for key in connections.LOGIN + ('password_file',)
-                   if not getattr(declared, key)]
+        needed = connections.LOGIN + (
+            ('password_file',) if connections.needs_password(declared)
+            else ())
+        missing = [key for key in needed if not getattr(declared, key)]
         if missing:
             raise ConfigurationError(
                 f'cds:connection {name!r} needs {", ".join(missing)}')

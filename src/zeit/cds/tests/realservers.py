@@ -117,25 +117,27 @@ def _all_free(ports):
     return True
 
 
-def ensure_account():
-    """The uid and gid of the test account, which is created if missing.
+def ensure_account(name=ACCOUNT, home='/',
+                   comment='zeit.cds FTP interop tests'):
+    """The uid and gid of the system account ``name``, which is created
+    if missing (no login shell) and left in place.
 
-    Its home is ``/``, where vsftpd's sessions start before they enter
-    ``local_root``.
+    The test account's home is ``/``, where vsftpd's sessions start before
+    they enter ``local_root``.
     """
     try:
-        entry = pwd.getpwnam(ACCOUNT)
+        entry = pwd.getpwnam(name)
     except KeyError:
         result = subprocess.run(
             ['useradd', '--system', '--user-group', '--no-create-home',
-             '--home-dir', '/', '--shell', '/usr/sbin/nologin',
-             '--comment', 'zeit.cds FTP interop tests', ACCOUNT],
+             '--home-dir', home, '--shell', '/usr/sbin/nologin',
+             '--comment', comment, name],
             capture_output=True, text=True)
         # Exit status 9: another test run created it meanwhile.
         if result.returncode not in (0, 9):
             raise RuntimeError(
-                f'useradd {ACCOUNT} failed: {result.stderr.strip()}')
-        entry = pwd.getpwnam(ACCOUNT)
+                f'useradd {name} failed: {result.stderr.strip()}')
+        entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
 
 
@@ -166,6 +168,8 @@ class RealFTPServer:
 
     name = None
     binary = None
+    # How the server's first line starts once it serves.
+    greeting = b'220'
     # Whether the server lists folders with MLSD (RFC 3659).
     has_mlsd = True
     # Whether its listings show names that start with a dot.
@@ -357,7 +361,8 @@ class RealFTPServer:
         try:
             with socket.create_connection(
                     (self.host, self.port), timeout=1) as s:
-                return s.makefile('rb').readline().startswith(b'220')
+                return s.makefile('rb').readline().startswith(
+                    self.greeting)
         except OSError:
             return False
 

@@ -156,7 +156,9 @@ class ExportCommandTest(CommandLineTestCase):
                               'once; 1 keeps the files, and the log lines, '
                               'in their order (1-16; default 4)', text)
                 self.assertIn('(at least 1; default 60)', text)
-                self.assertIn('(1-65535; default 21)', text)
+                self.assertIn('by default the usual one of the scheme (21 '
+                              'for ftp and ftps, 22 for sftp) (1-65535)',
+                              text)
 
     def test_quiet_shows_only_trouble(self):
         result = self.cds(*self.options(), '-q')
@@ -469,8 +471,8 @@ password-file = {self.password_file}
 
     def test_unknown_protocol_is_2_and_names_the_known_ones(self):
         self.assertFails(
-            2, "cds-export: error: unknown protocol 'sftp'; known: file, "
-            'ftp, ftps\n', *self.options(), '--protocol', 'sftp')
+            2, "cds-export: error: unknown protocol 'scp'; known: file, "
+            'ftp, ftps, sftp\n', *self.options(), '--protocol', 'scp')
 
     def test_an_option_of_another_protocol_is_2(self):
         self.assertFails(
@@ -728,7 +730,7 @@ class ZCMLCommandTest(CommandLineTestCase):
                       result.stderr)
 
     def test_unknown_scheme_is_one_line_and_2(self):
-        site = self.site(scheme='sftp', host='h', user='u',
+        site = self.site(scheme='scp', host='h', user='u',
                          password_file=self.password_file)
         result = self.cds('--zcml', site, '--connection', 'partner-a',
                           '--spool', self.store_dir)
@@ -736,8 +738,8 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
         self.assertRegex(
             result.stderr, r"^cds-export: error: Cannot load ZCML .*: "
-            r"cds:connection 'partner-a': unknown scheme 'sftp'; known: "
-            r"file, ftp, ftps ")
+            r"cds:connection 'partner-a': unknown scheme 'scp'; known: "
+            r"file, ftp, ftps, sftp ")
 
 
 class ServerCommandTest(CommandLineTestCase):
@@ -820,6 +822,26 @@ class ServerCommandTest(CommandLineTestCase):
         self.assertExit(0, result)
         self.stop(server)
 
+    def test_sftp_with_a_host_key_of_its_own(self):
+        server, root, lines = self.serve('--protocol', 'sftp')
+        self.assertIn('sftp://', lines[-1])
+        self.assertRegex(server.stdout.readline(), r'^Host key SHA256:\S+; '
+                         r'clients trust it with this line in their '
+                         r'known_hosts file:$')
+        known_hosts = self.write('known_hosts', server.stdout.readline())
+        sftp = ('--protocol', 'sftp', '--known-hosts', known_hosts)
+        result = self.cds(*self.options(port=self.port_of(lines)), *sftp)
+        self.assertExit(0, result)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        # Without the line, the host key is unknown: nothing is sent.
+        result = self.cds(*self.options(port=self.port_of(lines)),
+                          '--protocol', 'sftp', '--known-hosts', '/dev/null',
+                          script='cds-import')
+        self.assertExit(1, result)
+        self.assertIn('not trusted', result.stderr)
+        self.assertEqual(sorted(FILES), sorted(os.listdir(root)))
+        self.stop(server)
+
     def test_bad_input_is_one_line_and_2(self):
         empty = self.write('empty', '')
         junk = self.write('junk.pem', 'not a certificate\n')
@@ -854,6 +876,14 @@ class ServerCommandTest(CommandLineTestCase):
                   str(taken.getsockname()[1])],
                  {'CDS_PASSWORD': 'x'}, f'Cannot listen on 127.0.0.1 port '
                  f'{taken.getsockname()[1]}: '),
+                (['--root', self.scratch, '--user', 'u', '--tls',
+                  '--protocol', 'sftp'], {'CDS_PASSWORD': 'x'},
+                 '--tls does not go with --protocol sftp'),
+                (['--root', self.scratch, '--user', 'u', '--host-key', 'k'],
+                 {'CDS_PASSWORD': 'x'}, '--host-key needs --protocol sftp'),
+                (['--root', self.scratch, '--user', 'u', '--protocol',
+                  'sftp', '--host-key', '/nonexistent'],
+                 {'CDS_PASSWORD': 'x'}, 'Cannot use host key /nonexistent'),
                 (['--user', 'u'], {}, 'the following arguments are '
                  'required: --root')]:
             with self.subTest(message):
@@ -868,9 +898,17 @@ class ServerCommandTest(CommandLineTestCase):
 class QuickStartTest(unittest.TestCase):
 
     def test_demo_round_trip_in_a_fresh_folder(self):
+        self.assert_round_trip()
+
+    def test_demo_round_trip_over_sftp(self):
+        output = self.assert_round_trip('--protocol', 'sftp')
+        self.assertIn('SFTP, upload_dir /incoming', output)
+
+    def assert_round_trip(self, *args):
         folder = tempfile.mkdtemp(prefix='cds-quick-')
         self.addCleanup(zeit.cds.testing.remove_tree, folder)
-        result = zeit.cds.testing.run_script('cds-demo', '--folder', folder)
+        result = zeit.cds.testing.run_script('cds-demo', '--folder', folder,
+                                             *args)
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertIn('Exported 3 files', result.stdout)
         self.assertIn('Imported 2 files', result.stdout)
@@ -880,3 +918,4 @@ class QuickStartTest(unittest.TestCase):
             os.listdir(os.path.join(folder, 'import-spool', 'new'))))
         self.assertEqual([], os.listdir(
             os.path.join(folder, 'export-spool', 'new')))
+        return result.stdout

@@ -34,6 +34,8 @@ def test_suite():
         doctest_suite('zcml.txt', zeit.cds.testing.FTP_LAYER,
                       with_empty_registry, zope.component.testing.tearDown),
         doctest_suite('import.txt', zeit.cds.testing.FUNCTIONAL_LAYER),
+        # Its own server: cds-server's SFTP server.
+        doctest_suite('sftp.txt', zeit.cds.testing.ZCML_LAYER, set_up=None),
         # No server at all: the CDS in memory.
         doctest_suite('testing.txt', set_up=zope.component.testing.setUp,
                       tear_down=zope.component.testing.tearDown),

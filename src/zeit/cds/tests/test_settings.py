@@ -26,11 +26,13 @@ from zeit.cds.interfaces import IConnection
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.interfaces import IFTPSOptions
 from zeit.cds.interfaces import IRemoteTargetFactory
+from zeit.cds.interfaces import ISFTPOptions
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.run.transfer import Transfer
 from zeit.cds.targets.folder import FileTarget
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.targets.ftps import FTPSTarget
+from zeit.cds.targets.sftpfactory import make_sftp_target
 from zeit.cds.zcml import IConnectionDirective
 
 
@@ -71,7 +73,8 @@ class ModelTest(unittest.TestCase):
         settings = ConnectionSettings()
         for name, field in zope.schema.getFieldsInOrder(IConnectionSettings):
             self.assertEqual(field.default, getattr(settings, name), name)
-        self.assertEqual(('ftp', 21, '/', 4, 60), (
+        # No port: each factory has its protocol's usual one.
+        self.assertEqual(('ftp', None, '/', 4, 60), (
             settings.scheme, settings.port, settings.directory,
             settings.connections, settings.timeout))
 
@@ -102,7 +105,9 @@ class ModelTest(unittest.TestCase):
         self.assertIsNone(FTPTarget.options)
         self.assertIsNone(FileTarget.options)
         self.assertFalse(FileTarget.login)
-        for factory in (FTPTarget, FTPSTarget, FileTarget):
+        self.assertIs(ISFTPOptions, make_sftp_target.options)
+        self.assertEqual(('key_file',), make_sftp_target.instead_of_password)
+        for factory in (FTPTarget, FTPSTarget, FileTarget, make_sftp_target):
             verifyObject(IRemoteTargetFactory, factory)
 
     def test_the_old_name_of_the_error_is_kept_for_a_while(self):
@@ -189,10 +194,12 @@ class CheckedTest(RegistryTestCase):
         self.assertEqual(message, str(raised.exception))
 
     def test_unknown_scheme_names_the_known_ones(self):
-        self.assertRefused("unknown scheme 'sftp'; known: file, ftp, ftps",
-                           {'scheme': 'sftp'})
-        self.assertRefused("unknown protocol 'sftp'; known: file, ftp, ftps",
-                           {'scheme': 'sftp'}, spell=config.spell)
+        self.assertRefused(
+            "unknown scheme 'scp'; known: file, ftp, ftps, sftp",
+            {'scheme': 'scp'})
+        self.assertRefused(
+            "unknown protocol 'scp'; known: file, ftp, ftps, sftp",
+            {'scheme': 'scp'}, spell=config.spell)
 
     def test_options_reach_their_scheme_only(self):
         self.assertRefused(
@@ -239,7 +246,7 @@ class CheckedTest(RegistryTestCase):
             provided=IRemoteTargetFactory, name='file')
         with self.assertRaises(SettingsError) as raised:
             settings.target()
-        self.assertEqual("unknown scheme 'file'; known: ftp, ftps",
+        self.assertEqual("unknown scheme 'file'; known: ftp, ftps, sftp",
                          str(raised.exception))
 
 
@@ -289,11 +296,28 @@ class ZCMLTest(RegistryTestCase):
                   if action['discriminator'] is not None}
         self.assertLess(orders[IRemoteTargetFactory], orders[IConnection])
 
+    def test_sftp_with_a_key_needs_no_password_file(self):
+        self.load('''
+          <cds:connection name="partner" scheme="sftp" host="h" user="u"
+                          key_file="/etc/cds/id_ed25519"
+                          known_hosts="/etc/cds/known_hosts" />''')
+        declared = zope.component.getUtility(IConnection, 'partner')
+        self.assertEqual(
+            {'key_file': '/etc/cds/id_ed25519',
+             'known_hosts': '/etc/cds/known_hosts'}, declared.options)
+        self.assertIsNone(declared.port)
+
+    def test_sftp_without_a_key_needs_a_password_file(self):
+        self.assertRefused(
+            "cds:connection 'partner' needs password_file",
+            '<cds:connection name="partner" scheme="sftp" host="h" '
+            'user="u" />')
+
     def test_unknown_scheme_lists_the_known_ones(self):
         self.assertRefused(
-            "cds:connection 'partner': unknown scheme 'sftp'; known: file, "
-            "ftp, ftps",
-            '<cds:connection name="partner" scheme="sftp" host="h" '
+            "cds:connection 'partner': unknown scheme 'scp'; known: file, "
+            "ftp, ftps, sftp",
+            '<cds:connection name="partner" scheme="scp" host="h" '
             'user="u" password_file="/pw" />')
 
     def test_an_option_of_another_scheme_is_refused(self):
