@@ -6,7 +6,6 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -15,6 +14,10 @@ import zope.component
 import zope.interface
 
 from zeit.cds import names
+from zeit.cds.durable import fsync
+from zeit.cds.durable import fsync_directory
+from zeit.cds.durable import remove_quietly
+from zeit.cds.durable import write_atomically
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import NotARegularFile
@@ -165,7 +168,7 @@ class FileStoreSpool:
                 with f:
                     yield f
         except BaseException:
-            _remove_quietly(path)
+            remove_quietly(path)
             raise
 
     def deliver(self, received):
@@ -179,7 +182,7 @@ class FileStoreSpool:
                 {name: identity or b'' for name, identity in received.items()})
             for name in received:
                 self.store.move(name, 'tmp', 'new')
-            _fsync_directory(self._path('new'))
+            fsync_directory(self._path('new'))
 
     def received(self):
         with reported_as(LocalFileError, 'Cannot finish the deliveries '
@@ -189,7 +192,7 @@ class FileStoreSpool:
             for name in journalled:
                 if os.path.exists(self._path('tmp', name)):
                     self.store.move(name, 'tmp', 'new')
-                    _fsync_directory(self._path('new'))
+                    fsync_directory(self._path('new'))
                     log.warning("Finished moving file %s from 'tmp' to "
                                 "'new' for an interrupted run",
                                 names.shown(name))
@@ -217,7 +220,7 @@ class FileStoreSpool:
     def remember(self, key, data, durable=True):
         with reported_as(LocalFileError, 'Cannot keep what this run '
                          f'learned in spool {self.path}'):
-            _write_atomically(self._memory(key), data, durable)
+            write_atomically(self._memory(key), data, durable)
 
 
 class Journal:
@@ -238,7 +241,7 @@ class Journal:
         if isinstance(fd_or_folder, int):
             os.fsync(fd_or_folder)
         else:
-            _fsync_directory(fd_or_folder)
+            fsync_directory(fd_or_folder)
 
     def names(self):
         """The journalled names, sorted."""
@@ -307,34 +310,6 @@ class Journal:
             self._sync(self.path)
 
 
-def _write_atomically(path, data, durable):
-    """Replace the file ``path`` by one with ``data``: a crash leaves
-    either the old file or the new one, never a mix. Durable, the new one
-    is on disk when this returns."""
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, exist_ok=True)
-        _fsync_directory(os.path.dirname(folder))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    try:
-        with open(fd, 'wb') as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.rename(temporary, path)
-    except BaseException:
-        _remove_quietly(temporary)
-        raise
-    if durable:
-        _fsync_directory(folder)
-
-
-def _remove_quietly(path):
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
 def _sync_files(paths):
     """Have the files ``paths`` (in one folder) on disk."""
     fd = os.open(os.path.dirname(paths[0]), os.O_RDONLY | os.O_DIRECTORY)
@@ -346,7 +321,7 @@ def _sync_files(paths):
     finally:
         os.close(fd)
     for path in paths:
-        _fsync(path)
+        fsync(path)
 
 
 def _find_syncfs():
@@ -357,16 +332,3 @@ def _find_syncfs():
 
 
 _syncfs = _find_syncfs()
-
-
-def _fsync_directory(path):
-    # A rename is durable only once the directory itself is on disk.
-    _fsync(path, os.O_RDONLY | os.O_DIRECTORY)
-
-
-def _fsync(path, flags=os.O_RDONLY):
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
