@@ -303,15 +303,23 @@ def monitor(settings, outcome):
     code = outcome.exit_code
     try:
         if settings.status_file:
-            status.write(settings.status_file, outcome)
+            status.write(for_direction(settings.status_file, outcome),
+                         outcome)
         if settings.metrics_file:
             # prometheus_client only when asked for: it costs start-up time.
             from zeit.cds.monitoring import metrics
-            metrics.write(settings.metrics_file, outcome)
+            metrics.write(for_direction(settings.metrics_file, outcome),
+                          outcome)
     except OSError as e:
         log.error('Cannot write %s: %s', e.filename, e.strerror or e)
         return code or FAILURE
     return code
+
+
+def for_direction(path, outcome):
+    """``path`` with ``{direction}`` made ``export`` or ``import``: one
+    config section serves both, and each needs files of its own."""
+    return path.replace('{direction}', outcome.direction)
 
 
 def main(direction, argv):

@@ -360,12 +360,14 @@ class ICommandLineSettings(zope.interface.Interface):
     status_file = zope.configuration.fields.Path(
         title='Status file', required=False,
         description='After every run, replace this file by a JSON document '
-        'telling how the run ended and what waits in the spool.')
+        'telling how the run ended and what waits in the spool; '
+        '{direction} in its name is export or import.')
 
     metrics_file = zope.configuration.fields.Path(
         title='Metrics file', required=False,
         description='After every run, replace this file by the metrics of '
-        "the runs, for node_exporter's textfile collector (*.prom).")
+        "the runs, for node_exporter's textfile collector (*.prom); "
+        '{direction} in its name is export or import.')
 
     break_lock_older_than = zope.schema.Int(
         title='Break locks older than', min=0, required=False,

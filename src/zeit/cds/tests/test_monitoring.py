@@ -178,7 +178,7 @@ class MonitoredRunTest(CommandLineTestCase):
                       result.stderr)
         self.assertEqual(2, found['zeit_cds_files_total', None])
 
-    def test_import_names_the_config_section(self):
+    def test_import_names_the_config_section_and_its_files(self):
         config = self.write('cds.ini', f'''\
 [partner-a]
 spool = {self.store_dir}
@@ -186,9 +186,11 @@ host = {self.server.host}
 port = {self.server.port}
 user = test
 password-file = {self.password_file}
-status-file = {self.status_file}
-metrics-file = {self.metrics_file}
+status-file = {self.scratch}/{{direction}}.json
+metrics-file = {self.scratch}/{{direction}}.prom
 ''')
+        self.status_file = os.path.join(self.scratch, 'import.json')
+        self.metrics_file = os.path.join(self.scratch, 'import.prom')
         with open(os.path.join(self.server.root, 'x.xml'), 'wb') as f:
             f.write(b'<x/>')
         result = self.cds('--config', config, script='cds-import')
