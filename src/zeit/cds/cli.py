@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 USAGE_ERROR = 2
 FAILURE = 1
-BACK_OFF = 75
+BACK_OFF = status.BACK_OFF
 
 EXIT_CODES = """\
 exit codes:

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 VERSION = 1
 
-# The exit code that is a back-off (see zeit.cds.cli).
+# The exit code of a back-off: the CDS or the spool is busy (zeit.cds.cli
+# uses it too).
 BACK_OFF = 75
 
 RESULTS = ('ok', 'failed', 'backed-off')
