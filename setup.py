@@ -26,12 +26,15 @@ setup(
             'cds-import = zeit.cds.cli:import_main',
             'cds-server = zeit.cds.server:main',
             'cds-demo = zeit.cds.demo:demo_main',
+            'cds-check = zeit.cds.monitoring.check:main',
         ],
     },
     install_requires=[
         'asyncssh',  # the sftp target
         'bcrypt',  # asyncssh: keys in OpenSSH's format with a passphrase
         'gocept.filestore',
+        'nagiosplugin',  # cds-check
+        'prometheus_client',  # --metrics-file
         'pyftpdlib >= 2.0',
         'tqdm',
         'pyOpenSSL',  # pyftpdlib's TLS_FTPHandler (cds-server --tls)

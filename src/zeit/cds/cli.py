@@ -8,6 +8,7 @@ import logging.handlers
 import signal
 import sys
 import textwrap
+import time
 
 import zope.configuration.fields
 import zope.schema.interfaces
@@ -17,7 +18,10 @@ from zeit.cds import config
 from zeit.cds import connection
 from zeit.cds import names
 from zeit.cds import progress
+from zeit.cds.monitoring import status
+from zeit.cds.monitoring.backlog import backlog
 from zeit.cds.run import shutdown
+from zeit.cds.run.report import Summary
 from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import IImporter
@@ -28,7 +32,7 @@ log = logging.getLogger(__name__)
 
 USAGE_ERROR = 2
 FAILURE = 1
-BACK_OFF = 75
+BACK_OFF = status.BACK_OFF
 
 EXIT_CODES = """\
 exit codes:
@@ -133,16 +137,18 @@ def _help(key):
 
 def settings_from(args):
     """The run's settings: the config file, overridden by the options."""
-    given = {}
+    given, section = {}, None
     if args.config:
-        given = config.read_section(args.config, args.section)
+        section, given = config.read_section(args.config, args.section)
     elif args.section:
         raise SettingsError('--section needs --config')
     for key in config.keys().values():
         value = getattr(args, key.key.replace('-', '_'))
         if value is not None:
             given[key.key] = config.converted(key, value)
-    return config.settings(given)
+    settings = config.settings(given)
+    settings.section = section
+    return settings
 
 
 def set_up_logging(args, logfile):
@@ -227,27 +233,94 @@ def run(direction, argv=None):
         set_up_logging(args, settings.logfile)
     except SettingsError as e:
         return usage_error(direction, e)
+    started, clock = time.time(), time.monotonic()
+    with shutdown.graceful():
+        code, summary, reason = transfer_once(direction, args, settings)
+        if not args.dry_run and (settings.status_file
+                                 or settings.metrics_file):
+            # Still within graceful(): a SIGTERM ends the process only
+            # once the run has told how it ended.
+            code = monitor(settings, status.Outcome(
+                direction=direction, connection=connection_label(settings),
+                started=started, ended=time.time(),
+                duration=time.monotonic() - clock, exit_code=code,
+                reason=reason, files=summary.files, bytes=summary.bytes,
+                failures=summary.failures,
+                backlog=_backlog(settings.spool)))
+    return code
+
+
+def transfer_once(direction, args, settings):
+    """Transfer what there is, or only list it with --dry-run; returns the
+    exit code, the run's Summary (as far as it got) and the line that
+    tells why it did not end well (None when it did)."""
     try:
         transfer = transfer_for(direction, settings)
     except SettingsError as e:
-        return usage_error(direction, e)
+        return usage_error(direction, e), Summary(), str(e)
     except CDSError as e:
         report(e, args.quiet, settings.warn_lock_older_than)
-        return e.exit_code
-    with shutdown.graceful():
-        try:
-            if args.dry_run:
-                for name in transfer.plan():
-                    log.info('Would %s file %s', direction,
-                             names.shown(name))
-                return 0
-            with progress.bar_on_terminal(sys.stderr, transfer):
-                summary = transfer.run()
-        except CDSError as e:
-            report(e, args.quiet, settings.warn_lock_older_than)
-            return e.exit_code
+        return e.exit_code, Summary(), str(e)
+    try:
+        if args.dry_run:
+            for name in transfer.plan():
+                log.info('Would %s file %s', direction, names.shown(name))
+            return 0, Summary(), None
+        with progress.bar_on_terminal(sys.stderr, transfer):
+            summary = transfer.run()
+    except CDSError as e:
+        report(e, args.quiet, settings.warn_lock_older_than)
+        return e.exit_code, transfer.summary or Summary(), str(e)
     log.info('%s %s', DIRECTIONS[direction][1], summary)
-    return FAILURE if summary.failures else 0
+    if summary.failures:
+        return (FAILURE, summary,
+                f'{summary.failures} failed, {summary.files} transferred')
+    return 0, summary, None
+
+
+def connection_label(settings):
+    """What the status and the metrics call the connection: the ZCML
+    connection's name, the config file's section, or the host (the folder
+    for a scheme without one)."""
+    return (settings.connection or settings.section or settings.remote.host
+            or settings.remote.directory)
+
+
+def _backlog(spool):
+    """The spool's Backlog; None, and an ERROR line, when its ``new``
+    cannot be read."""
+    try:
+        return backlog(spool, time.time())
+    except OSError as e:
+        log.error('Cannot count the files waiting in spool %s: %s',
+                  spool, e.strerror or e)
+        return None
+
+
+def monitor(settings, outcome):
+    """Write the status and metrics files asked for; returns the exit
+    code, FAILURE instead of 0 when they cannot be written (monitoring
+    that silently stands still would tell of a success forever)."""
+    code = outcome.exit_code
+    try:
+        if settings.status_file:
+            status.write(for_direction(settings.status_file, outcome),
+                         outcome)
+        if settings.metrics_file:
+            # prometheus_client only when asked for: it costs start-up time.
+            from zeit.cds.monitoring import metrics
+            metrics.write(for_direction(settings.metrics_file, outcome),
+                          outcome)
+    except OSError as e:
+        log.error('Cannot write %s: %s', e.filename, e.strerror or e)
+        return code or FAILURE
+    return code
+
+
+def for_direction(path, outcome):
+    """``path`` with ``{direction}`` made ``export`` or ``import``: one
+    config section serves both, and each needs files of its own."""
+    return path.replace('{direction}', outcome.direction)
 
 
 def main(direction, argv):

@@ -100,7 +100,8 @@ def converted(key, value):
 
 
 def read_section(path, section=None):
-    """The settings in ``section`` of the INI file ``path``, converted.
+    """The name of the section and its settings, converted: ``section`` of
+    the INI file ``path``.
 
     Without ``section`` the file must have exactly one.
     """
@@ -134,7 +135,7 @@ def read_section(path, section=None):
             found[key] = converted(known[key], value)
         except SettingsError as e:
             raise SettingsError(f'{where}: {e}') from None
-    return found
+    return section, found
 
 
 def _ini_error(error):
@@ -155,8 +156,11 @@ class Settings:
     The fields of ICommandLineSettings; ``connections``, the number of
     connections the command line chose (None: the connection's);
     ``remote``, the ConnectionSettings the command line gave (None with
-    ``zcml``); ``password``, for ``remote``.
+    ``zcml``); ``password``, for ``remote``; ``section``, the config file's
+    section (None without).
     """
+
+    section = None
 
     zope.schema.fieldproperty.createFieldProperties(ICommandLineSettings)
 

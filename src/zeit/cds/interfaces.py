@@ -387,6 +387,18 @@ class ICommandLineSettings(zope.interface.Interface):
         description='Log here too; the file is reopened when logrotate '
         'moved it away.')
 
+    status_file = zope.configuration.fields.Path(
+        title='Status file', required=False,
+        description='After every run, replace this file by a JSON document '
+        'telling how the run ended and what waits in the spool; '
+        '{direction} in its name is export or import.')
+
+    metrics_file = zope.configuration.fields.Path(
+        title='Metrics file', required=False,
+        description='After every run, replace this file by the metrics of '
+        "the runs, for node_exporter's textfile collector (*.prom); "
+        '{direction} in its name is export or import.')
+
     break_lock_older_than = zope.schema.Int(
         title='Break locks older than', min=0, required=False,
         description='Remove any CDS lock older than this many seconds, '
@@ -429,6 +441,10 @@ class ITransfer(zope.interface.Interface):
     connections = zope.interface.Attribute(
         'How many connections transfer at once (4 by default; 1 keeps '
         'the files, and the log lines, in their order).')
+
+    summary = zope.interface.Attribute(
+        'The ISummary of the latest run (not of a dry run), as far as it '
+        'got, also when ``run`` raised; None before the first.')
 
     def run():
         """Transfer every file there is; returns an ISummary.

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -15,6 +14,10 @@ import zope.component
 import zope.interface
 
 from zeit.cds import names
+from zeit.cds.durable import fsync
+from zeit.cds.durable import fsync_directory
+from zeit.cds.durable import remove_quietly
+from zeit.cds.durable import write_atomically
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import NotARegularFile
@@ -179,7 +182,7 @@ class FileStoreSpool:
                 with f:
                     yield f
         except BaseException:
-            _remove_quietly(path)
+            remove_quietly(path)
             raise
 
     def deliver(self, received):
@@ -193,7 +196,7 @@ class FileStoreSpool:
                 {name: identity or b'' for name, identity in received.items()})
             for name in received:
                 self.store.move(name, 'tmp', 'new')
-            _fsync_directory(self._path('new'))
+            fsync_directory(self._path('new'))
 
     def received(self):
         with reported_as(LocalFileError, 'Cannot finish the deliveries '
@@ -203,7 +206,7 @@ class FileStoreSpool:
             for name in journalled:
                 if os.path.exists(self._path('tmp', name)):
                     self.store.move(name, 'tmp', 'new')
-                    _fsync_directory(self._path('new'))
+                    fsync_directory(self._path('new'))
                     log.warning("Finished moving file %s from 'tmp' to "
                                 "'new' for an interrupted run",
                                 names.shown(name))
@@ -231,7 +234,7 @@ class FileStoreSpool:
     def remember(self, key, data, durable=True):
         with reported_as(LocalFileError, 'Cannot keep what this run '
                          f'learned in spool {self.path}'):
-            _write_atomically(self._memory(key), data, durable)
+            write_atomically(self._memory(key), data, durable)
 
 
 class Journal:
@@ -252,7 +255,7 @@ class Journal:
         if isinstance(fd_or_folder, int):
             os.fsync(fd_or_folder)
         else:
-            _fsync_directory(fd_or_folder)
+            fsync_directory(fd_or_folder)
 
     def names(self):
         """The journalled names, sorted."""
@@ -321,38 +324,10 @@ class Journal:
             self._sync(self.path)
 
 
-def _write_atomically(path, data, durable):
-    """Replace the file ``path`` by one with ``data``: a crash leaves
-    either the old file or the new one, never a mix. Durable, the new one
-    is on disk when this returns."""
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, exist_ok=True)
-        _fsync_directory(os.path.dirname(folder))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    try:
-        with open(fd, 'wb') as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.rename(temporary, path)
-    except BaseException:
-        _remove_quietly(temporary)
-        raise
-    if durable:
-        _fsync_directory(folder)
-
-
 def _identity(info):
     """What tells a file (``info``, its stat) from a newer one of the same
     name: inode, size and modification time."""
     return f'{info.st_ino} {info.st_size} {info.st_mtime_ns}'.encode()
-
-
-def _remove_quietly(path):
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
 
 
 def _sync_files(paths):
@@ -366,7 +341,7 @@ def _sync_files(paths):
     finally:
         os.close(fd)
     for path in paths:
-        _fsync(path)
+        fsync(path)
 
 
 def _find_syncfs():
@@ -377,16 +352,3 @@ def _find_syncfs():
 
 
 _syncfs = _find_syncfs()
-
-
-def _fsync_directory(path):
-    # A rename is durable only once the directory itself is on disk.
-    _fsync(path, os.O_RDONLY | os.O_DIRECTORY)
-
-
-def _fsync(path, flags=os.O_RDONLY):
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -19,6 +19,8 @@ class Transfer:
     # How many connections transfer at once; one keeps the files, and the
     # log lines, in their order.
     connections = IConnectionSettings['connections'].default
+    # The summary of the latest run, filled in as it goes.
+    summary = None
 
     def __init__(self, spool, target):
         self.spool = spool
@@ -48,6 +50,9 @@ class Run:
             break_older_than=transfer.break_lock_older_than)
         self.reconnect = ReconnectPolicy(transfer.reconnect_delays)
         self.report = Report(transfer)
+        if not dry_run:
+            # Kept where the caller finds it when the run raises too.
+            transfer.summary = self.report.summary
         self.directory_label = directory_label
         self.dry_run = dry_run
         self._scope = None

@@ -1,5 +1,6 @@
 """SIGTERM and SIGINT stop a run between two files: the CDS lock is
 released, every file is either delivered or still waiting."""
+import json
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ class SignalTest(SpoolTestCase):
                        {'paused': self.paused, 'go': self.go})
         self.server = zeit.cds.testing.server_for(self, handler)
 
-    def export_until_paused(self):
+    def export_until_paused(self, *options):
         """A cds-export that is uploading b.xml, held by the server."""
         child = subprocess.Popen(
             [sys.executable, '-c',
@@ -36,7 +37,7 @@ class SignalTest(SpoolTestCase):
              '--spool', self.store_dir, '--host', self.server.host,
              '--port', str(self.server.port), '--user', 'test',
              # One connection: the file after the held one waits its turn.
-             '--connections', '1'],
+             '--connections', '1', *options],
             env=zeit.cds.testing.child_environment(
                 {'CDS_PASSWORD': 'testpw'}),
             stderr=subprocess.PIPE, text=True)
@@ -45,8 +46,8 @@ class SignalTest(SpoolTestCase):
         self.assertTrue(self.paused.wait(timeout=30))
         return child
 
-    def stop(self, signum):
-        child = self.export_until_paused()
+    def stop(self, signum, *options):
+        child = self.export_until_paused(*options)
         child.send_signal(signum)
         self.go.set()
         log = child.stderr.read()
@@ -77,3 +78,18 @@ class SignalTest(SpoolTestCase):
         returncode, log = self.stop(signal.SIGINT)
         self.assertEqual(128 + signal.SIGINT, returncode)
         self.assertStoppedCleanly(log, 'SIGINT')
+
+    def test_an_interrupted_run_leaves_its_status(self):
+        status_file = os.path.join(self.store_dir, 'status.json')
+        returncode, log = self.stop(signal.SIGTERM,
+                                    '--status-file', status_file)
+        self.assertEqual(-signal.SIGTERM, returncode)
+        self.assertStoppedCleanly(log, 'SIGTERM')
+        with open(status_file) as f:
+            status = json.load(f)
+        # What it did before it stopped counts.
+        self.assertEqual(
+            ('failed', 'Stopped by SIGTERM', 128 + signal.SIGTERM, 2, 30,
+             1), (status['result'], status['reason'], status['exit_code'],
+                  status['files'], status['bytes'],
+                  status['backlog']['files']))
