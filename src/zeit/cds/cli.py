@@ -157,10 +157,9 @@ def set_up_logging(args, logfile):
         # Reopened when logrotate moved the file away: the export and the
         # import, writing one file, leave rotating it to logrotate.
         # (Imported here: a run without a log file does without it.)
-        import logging.handlers
+        from logging.handlers import WatchedFileHandler
         with reported_as(SettingsError, f'Cannot open log file {logfile}'):
-            handler = logging.handlers.WatchedFileHandler(
-                logfile, encoding='utf-8')
+            handler = WatchedFileHandler(logfile, encoding='utf-8')
         handler.setFormatter(logging.Formatter(
             '%(asctime)s %(levelname)s %(message)s'))
         root.addHandler(handler)
