@@ -66,8 +66,8 @@ def _mlsd_files(lines):
     facts a dict with lower-case keys."""
     for line in lines:
         facts, _, name = line.partition(' ')
-        facts = dict(fact.partition('=')[::2] for fact in facts.split(';'))
-        facts = {key.lower(): value for key, value in facts.items()}
+        facts = {key.lower(): value for key, _, value in
+                 (fact.partition('=') for fact in facts.split(';'))}
         if facts.get('type', '').lower() == 'file':
             yield name, facts
 
