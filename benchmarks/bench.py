@@ -12,7 +12,7 @@ Every workload is built in a temporary spool (``tmp``, ``new``, ``cur``)
 and a fresh directory on a pyftpdlib server that runs in a process of
 its own (``server.py``). Every run of a tool is a process of its own
 too, so that its peak RSS can be read; the Python clients time only
-their transfer (``clients.py``), lftp is timed as a whole process.
+their transfer (``clients.py``), lftp and curl are timed as whole processes.
 Each run's result is verified (every file there, with its size and, up
 to 64 KiB, its content; nothing left over) so that a broken run cannot
 look fast. The table shows medians; the targets of issue 9 follow it.
@@ -76,8 +76,11 @@ class Workload:
 # The tools: 'cds' is zeit.cds.main.export (import_), the façade
 # zeit.cms calls; 'cds-cli' the console script cds-export (cds-import)
 # with its defaults, 'cds-cli-1' the same with --connections 1; 'ftplib'
-# the baseline loop; 'lftp' mirror, 'lftp-p4' mirror --parallel=4.
-EXPORT_TOOLS = ('cds', 'cds-cli', 'cds-cli-1', 'ftplib', 'lftp', 'lftp-p4')
+# the baseline loop; 'lftp' mirror, 'lftp-p4' mirror --parallel=4;
+# 'curl-p4' curl uploading 4 files at once (no lock, no temporary names:
+# what the wire allows).
+EXPORT_TOOLS = ('cds', 'cds-cli', 'cds-cli-1', 'ftplib', 'lftp', 'lftp-p4',
+                'curl-p4')
 WORKLOADS = {w.name: w for w in [
     # One 4 KiB file: the peak RSS to hold the 1 GiB one's against.
     Workload('tiny-1', 'export', 1, 4 * KiB, 1, 4 * KiB,
@@ -103,6 +106,7 @@ LABELS = {
     ('export', 'ftplib'): 'ftplib loop+lock',
     ('export', 'lftp'): 'lftp mirror -R',
     ('export', 'lftp-p4'): 'lftp -R -P4',
+    ('export', 'curl-p4'): 'curl, 4 parallel',
     ('import', 'cds'): 'zeit.cds import_()',
     ('import', 'cds-cli'): 'cds-import',
     ('import', 'cds-cli-1'): 'cds-import -c 1',
@@ -434,9 +438,10 @@ def _read(folder, name):
 class Bench:
     """Runs the workloads; a context manager that leaves nothing behind."""
 
-    def __init__(self, args, lftp):
+    def __init__(self, args, lftp, curl):
         self.args = args
         self.lftp = lftp
+        self.curl = curl
         self.processes = Processes()
         self.ports = Ports()
         self.password = secrets.token_urlsafe(16)
@@ -469,6 +474,8 @@ class Bench:
     def skip_reason(self, workload, tool):
         if tool.startswith('lftp') and not self.lftp:
             return 'lftp is not installed'
+        if tool == 'curl-p4' and not self.curl:
+            return 'curl is not installed'
         offers = self.cds[workload.direction]
         script = 'cds-' + workload.direction
         if tool == 'cds' and not offers['api']:
@@ -602,6 +609,8 @@ class Bench:
                     user=USER, password=self.password, port=port,
                     mirror=mirror))
             return [self.lftp, '-f', script], self.lftp_env, False
+        if tool == 'curl-p4':
+            return self._curl(port, remote, run), self.lftp_env, False
         command = {'cds': f'api-{direction}', 'cds-cli': f'cli-{direction}',
                    'cds-cli-1': f'cli-{direction}',
                    'ftplib': f'ftplib-{direction}'}[tool]
@@ -614,6 +623,20 @@ class Bench:
         if tool == 'cds-cli-1':
             argv += ['--connections', '1']
         return argv, self.python_env, True
+
+    def _curl(self, port, remote, run):
+        """curl's command line: every file of the spool's new uploaded,
+        four at a time, with the login in a config file (never in argv)."""
+        new = os.path.join(run, 'spool', 'new')
+        config = os.path.join(run, 'curl.config')
+        with open(os.open(config, os.O_WRONLY | os.O_CREAT, 0o600),
+                  'w') as f:
+            f.write(f'user = "{USER}:{self.password}"\n')
+            for name in sorted(os.listdir(new)):
+                f.write(f'upload-file = {_q(os.path.join(new, name))}\n'
+                        f'url = "ftp://127.0.0.1:{port}{remote}/"\n')
+        return [self.curl, '--silent', '--show-error', '--parallel',
+                '--parallel-max', '4', '--config', config]
 
     def _verify(self, result, source, remote_path, run, errors):
         tool, direction = result.tool, result.workload.direction
@@ -680,8 +703,8 @@ def probe_cds(env):
 
 def table(results):
     header = ('tool', 'workload', 'wall s', '±%', 'files/s', 'MB/s',
-              'RSS MiB', 'repl/file', 'CPU s', 'srv CPU', 'x ftplib',
-              'x lftp-P4')
+              'RSS MiB', 'repl/file', 'CPU s', 'CPU ms/f', 'srv CPU',
+              'x ftplib', 'x lftp-P4', 'x curl-P4')
     rows = []
     notes = []
     by_workload = {}
@@ -709,9 +732,11 @@ def table(results):
             f'{max(result.rss) / MiB:.1f}',
             f'{statistics.median(result.replies) / w.files:.2f}',
             f'{statistics.median(result.cpu):.3f}',
+            f'{1000 * statistics.median(result.cpu) / w.files:.3f}',
             f'{statistics.median(result.server_cpu):.3f}',
             _ratio(median, others.get('ftplib')),
             _ratio(median, others.get('lftp-p4')),
+            _ratio(median, others.get('curl-p4')),
         ))
     for (label, why), names in skipped.items():
         notes.append(f'{label} skipped ({", ".join(names)}): {why}')
@@ -903,6 +928,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.monotonic()
     lftp = shutil.which('lftp')
+    curl = shutil.which('curl')
     workloads = []
     for name in args.workload or WORKLOADS:
         workload = WORKLOADS[name].sized(args.quick)
@@ -913,7 +939,7 @@ def main(argv=None):
         args.server_tmpdir = server_tmpdir(args.tmpdir, workloads)
     results = []
     try:
-        with Bench(args, lftp) as bench:
+        with Bench(args, lftp, curl) as bench:
             for workload in workloads:
                 tools = [t for t in workload.tools
                          if not args.tool or t in args.tool]
@@ -938,12 +964,13 @@ def main(argv=None):
     print(textwrap.fill(
         'wall s: the Python clients (zeit.cds\'s function and console '
         'script, the ftplib loops) time their transfer inside their '
-        'process (imports and ZCML excluded); lftp is timed as a whole '
-        'process. ±%: half the range of the runs. MB = 10^6 bytes. '
+        'process (imports and ZCML excluded); lftp and curl are timed '
+        'as whole processes. ±%: half the range of the runs. MB = 10^6 bytes. '
         'RSS: the largest peak (VmHWM) of the runs. repl/file: server '
         'replies per file, the fixed ones (login, lock, listing) spread '
         'over the files. CPU s: the CPU time (user + system) of the '
-        "client over the same span as wall s; srv CPU: the server's.", 79))
+        "client over the same span as wall s, and per file (CPU ms/f); "
+        "srv CPU: the server's.", 79))
     setups = {}
     for result in results:
         setups.setdefault(result.label, []).extend(result.setup)

@@ -4,7 +4,6 @@ Exit codes: see EXIT_CODES, which --help shows.
 """
 import argparse
 import logging
-import logging.handlers
 import signal
 import sys
 import textwrap
@@ -164,9 +163,10 @@ def set_up_logging(args, logfile):
         console.addFilter(lambda record: record.levelno >= logging.WARNING)
         # Reopened when logrotate moved the file away: the export and the
         # import, writing one file, leave rotating it to logrotate.
+        # (Imported here: a run without a log file does without it.)
+        from logging.handlers import WatchedFileHandler
         with reported_as(SettingsError, f'Cannot open log file {logfile}'):
-            handler = logging.handlers.WatchedFileHandler(
-                logfile, encoding='utf-8')
+            handler = WatchedFileHandler(logfile, encoding='utf-8')
         handler.setFormatter(logging.Formatter(
             '%(asctime)s %(levelname)s %(message)s'))
         root.addHandler(handler)

@@ -62,6 +62,11 @@ def is_plain_file_name(name):
     """
     if not name or name in DOT_ENTRIES or '/' in name or '\\' in name:
         return False
+    if name.isascii():
+        # The common case, quickly: ASCII's control characters are just
+        # the unprintable ones, it has no format characters, and each
+        # character is one byte.
+        return name.isprintable() and len(name) <= MAX_NAME_BYTES
     if any(unicodedata.category(c) in _UNSAFE_CATEGORIES for c in name):
         return False
     try:

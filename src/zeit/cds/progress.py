@@ -3,8 +3,6 @@ events and its targets' byte counts; cron, which has no terminal, never
 sees one."""
 import contextlib
 
-import tqdm
-import tqdm.contrib.logging
 import zope.event
 
 from zeit.cds.events import IFileEvent
@@ -16,11 +14,6 @@ LONG_RUN = 100
 DELAY = 2
 
 
-class _Bar(tqdm.tqdm):
-    # No watchdog thread of tqdm's: a bar here lives as long as its run.
-    monitor_interval = 0
-
-
 @contextlib.contextmanager
 def bar_on_terminal(stream, transfer, delay=DELAY, every=0.1):
     """Show a bar on ``stream`` for a long run of ``transfer``, if the
@@ -28,16 +21,25 @@ def bar_on_terminal(stream, transfer, delay=DELAY, every=0.1):
     if not stream.isatty():
         yield
         return
+    # Imported here: tqdm costs a run without a terminal a tenth of a
+    # second of start-up for nothing.
+    import tqdm
+    import tqdm.contrib.logging
+
+    class Bar(tqdm.tqdm):
+        # No watchdog thread of tqdm's: a bar here lives as long as its run.
+        monitor_interval = 0
+
     bars = []
 
     def follow(event):
         if IRunStarted.providedBy(event):
             if len(event.planned) >= LONG_RUN:
-                bars.append(_Bar(total=len(event.planned), unit='file',
-                                 file=stream, leave=False, mininterval=every))
+                bars.append(Bar(total=len(event.planned), unit='file',
+                                file=stream, leave=False, mininterval=every))
             else:
-                bars.append(_Bar(unit='B', unit_scale=True, delay=delay,
-                                 file=stream, leave=False, mininterval=every))
+                bars.append(Bar(unit='B', unit_scale=True, delay=delay,
+                                file=stream, leave=False, mininterval=every))
                 # Every connection's target is made from this one.
                 transfer.target.progress = bars[-1].update
         elif IFileEvent.providedBy(event) and bars and \

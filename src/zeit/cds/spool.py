@@ -121,7 +121,10 @@ class FileStoreSpool:
                     os.close(fd)
                 raise NotARegularFile(shown)
             self._opened[name] = _identity(info)
-            return os.fdopen(fd, 'rb')
+            # Unbuffered: the transfer reads in large chunks anyway, and a
+            # buffer would cost a terminal check, a seek and one more read
+            # per file.
+            return os.fdopen(fd, 'rb', buffering=0)
 
     def publishing(self, name):
         with reported_as(LocalFileError, 'Cannot journal the export of '
@@ -248,6 +251,9 @@ class Journal:
     def __init__(self, path, durable=True):
         self.path = path
         self.durable = durable
+        # Whether the folder is known to be there: it is made once, and
+        # no run removes it.
+        self._made = False
 
     def _sync(self, fd_or_folder):
         if not self.durable:
@@ -277,13 +283,16 @@ class Journal:
         self._sync(self.path)
 
     def _make(self):
-        if os.path.isdir(self.path):
+        if self._made or os.path.isdir(self.path):
+            self._made = True
             return
         try:
             os.mkdir(self.path)
         except FileExistsError:
-            return  # made by another connection's thread just now
-        self._sync(os.path.dirname(self.path))
+            pass  # made by another connection's thread just now
+        else:
+            self._sync(os.path.dirname(self.path))
+        self._made = True
 
     def read(self, name):
         """The data journalled with ``name``."""

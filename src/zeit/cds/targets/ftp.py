@@ -35,6 +35,9 @@ from zeit.cds.targets.session import reply_code
 CHUNK_SIZE = 256 * 1024
 # Measured against pyftpdlib (benchmarks/): 64 KiB writes outrun both
 # larger ones and socket.sendfile, whose bursts the server takes slower.
+# Measured again (issue 17, 256 MiB, medians of 5): 0.43 s against 0.48 s
+# with sendfile to pyftpdlib, 0.35 s against 0.44 s to vsftpd; sendfile
+# would save the client 0.08 s of CPU, not the wait.
 SEND_SIZE = 64 * 1024
 
 
@@ -66,8 +69,8 @@ def _mlsd_files(lines):
     facts a dict with lower-case keys."""
     for line in lines:
         facts, _, name = line.partition(' ')
-        facts = dict(fact.partition('=')[::2] for fact in facts.split(';'))
-        facts = {key.lower(): value for key, value in facts.items()}
+        facts = {key.lower(): value for key, _, value in
+                 (fact.partition('=') for fact in facts.split(';'))}
         if facts.get('type', '').lower() == 'file':
             yield name, facts
 

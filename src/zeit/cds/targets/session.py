@@ -112,7 +112,10 @@ class Session(ftplib.FTP):
 
     def connect(self, *args, **kw):
         self._wire = log.isEnabledFor(logging.DEBUG)
-        return super().connect(*args, **kw)
+        greeting = super().connect(*args, **kw)
+        # Asked once: every passive data connection goes to this address.
+        self._peer = self.sock.getpeername()
+        return greeting
 
     def pipeline(self, commands):
         """Send ``commands`` at once and read their replies in order.
@@ -194,12 +197,12 @@ class Session(ftplib.FTP):
             # one more try, in lock step.
             return super().ntransfercmd(cmd, rest)
         if passive == 'EPSV':
-            host, port = ftplib.parse229(reply, self.sock.getpeername())
+            host, port = ftplib.parse229(reply, self._peer)
         else:
             host, port = ftplib.parse227(reply)
         if not self.trust_server_pasv_ipv4_address:
             # As ftplib: the address a server names is not to be trusted.
-            host = self.sock.getpeername()[0]
+            host = self._peer[0]
         try:
             conn = socket.create_connection(
                 (host, port), self.timeout,

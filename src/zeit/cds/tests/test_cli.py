@@ -549,6 +549,33 @@ class ProgressBarTest(CommandLineTestCase):
         self.assertEqual(b'', stderr)
 
 
+class StartUpTest(CommandLineTestCase):
+    """A run imports only what it needs: cron's runs are many and short."""
+
+    def imported(self, *argv):
+        """Which of the modules a run may do without ``argv`` imported."""
+        process = subprocess.run(
+            [sys.executable, '-c',
+             'import sys\n'
+             'from zeit.cds.cli import run\n'
+             'code = run("export")\n'
+             'print(code, *sorted(m for m in ("tqdm", "logging.handlers")'
+             ' if m in sys.modules))',
+             *argv],
+            env=zeit.cds.testing.child_environment(), capture_output=True,
+            text=True, check=True)
+        return process.stdout.split()
+
+    def test_no_progress_bar_nor_log_file_machinery_without_need(self):
+        self.assertEqual(['0'], self.imported(*self.options(), '-q'))
+
+    def test_a_log_file_brings_its_handler(self):
+        self.assertEqual(
+            ['0', 'logging.handlers'],
+            self.imported(*self.options(),
+                          '--logfile', os.path.join(self.scratch, 'log')))
+
+
 class ImportCommandTest(CommandLineTestCase):
 
     def offer(self, files):
