@@ -273,14 +273,19 @@ class Journal:
     def note(self, name, data=b''):
         """Journal ``name``, with a few bytes of ``data`` about it."""
         self._make()
+        self._write(name, data, sync=True)
+        self._sync(self.path)
+
+    def _write(self, name, data, sync):
+        """The entry ``name`` with ``data``; its data synced if ``sync``."""
         fd = os.open(os.path.join(self.path, name),
                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)
-            self._sync(fd)
+            if sync:
+                self._sync(fd)
         finally:
             os.close(fd)
-        self._sync(self.path)
 
     def _make(self):
         if self._made or os.path.isdir(self.path):
@@ -306,12 +311,7 @@ class Journal:
             return
         self._make()
         for name, data in entries.items():
-            fd = os.open(os.path.join(self.path, name),
-                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+            self._write(name, data, sync=False)
         # Only the entries themselves wait for the disk, not their data: a
         # power cut may leave an entry empty, and an empty entry counts as
         # "not known" (a delivery told apart by its name alone), never as
