@@ -163,7 +163,8 @@ class IRemoteTarget(zope.interface.Interface):
 
     def names():
         """The names of the plain files in the directory, sorted. (An FTP
-        server without MLSD lists folders too: NLST cannot tell them.)"""
+        server without MLSD lists folders too; a SIZE refused with 550
+        tells them, where the server has SIZE.)"""
 
     def store(name, fileobj):
         """Write the content of the binary file ``fileobj`` under ``name``,

@@ -232,8 +232,19 @@ class FTPTarget:
                         raise
                     # An older server; NLST from then on.
                     self._habits.mlsd = False
-            return sorted(name for name in self._nlst()
-                          if name not in names.DOT_ENTRIES)
+            return sorted(self._plain_files(
+                [name for name in self._nlst()
+                 if name not in names.DOT_ENTRIES]))
+
+    def _plain_files(self, listed):
+        """NLST's ``listed`` without the names SIZE refuses with 550: NLST
+        lists folders too, and SIZE tells no folder's size (nor the size
+        of a file removed since). Names that are no plain file names are
+        not asked for; they stay, for the importer to refuse."""
+        sizes = self.sizes([name for name in listed
+                            if names.is_plain_file_name(name)])
+        return [name for name in listed
+                if not isinstance(sizes.get(name), NoSuchFile)]
 
     def _nlst(self):
         """The names NLST gives, in the first form the server takes: some

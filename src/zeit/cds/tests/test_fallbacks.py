@@ -69,10 +69,11 @@ class ListingFallbackTest(FallbackTestCase):
         # A LIST that shows entries: the 550 was no empty directory.
         server = self.server(empty_nlst_reply='550 No files found.',
                              unknown=('MLSD', 'MLST'))
-        os.mkdir(os.path.join(server.root, 'folder'))
+        with open(os.path.join(server.root, 'a.xml'), 'wb') as f:
+            f.write(b'x')
         target = self.target(server)
         target.connect()
-        self.assertEqual(['folder'], target.names())
+        self.assertEqual(['a.xml'], target.names())
 
     def test_nlst_with_an_argument_where_a_bare_one_is_refused(self):
         server = self.server(nlst_needs_argument=True,

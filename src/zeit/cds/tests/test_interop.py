@@ -369,6 +369,21 @@ class ImportTests:
         self.assertEqual(hashlib.sha256(data).hexdigest(),
                          digest(self.spool_path('new', 'big.xml')))
 
+    def test_folders_are_not_imported(self):
+        # Servers without MLSD list the folder with NLST too.
+        folder = os.path.join(self.server.root, 'archive')
+        os.mkdir(folder)
+        if self.server.system_account:
+            os.chown(folder, *realservers.ensure_account())
+        lines = self.import_files({'a.xml': b'A'})
+        self.assertEqual(self.run_log('import', [
+            'Downloaded file a.xml',
+            "Moved file a.xml from 'tmp' to 'new'",
+            'Removed file a.xml from CDS FTP server',
+        ]), lines)
+        self.assertEqual(['a.xml'], self.spool_files('new'))
+        self.assertEqual(['archive'], os.listdir(self.server.root))
+
     def test_temporary_uploads_and_lock_files_are_not_imported(self):
         # Our own lock file ``read`` is on the server while the import
         # lists the directory: it is not imported either.
@@ -403,20 +418,18 @@ class ListingTests:
         listed = target.names()
         self.assertEqual(self.server.has_mlsd, target._habits.mlsd)
         expected = {'a.xml', 'b.xml', 'Größe und Maß.xml'}
-        if not self.server.has_mlsd:
-            # NLST cannot tell folders from files.
-            expected.add('folder')
         if self.server.lists_dot_files:
             expected.add('.hidden')
         self.assertEqual(sorted(expected), listed)
 
     def test_names_by_nlst(self):
-        # What the fallback sees, should a server lack MLSD.
+        # What the fallback sees, should a server lack MLSD: the folder
+        # too, which SIZE then tells apart.
         self.make_remote()
         target = self.connected()
         target._habits.mlsd = False
         self.assertEqual(
-            ['Größe und Maß.xml', 'a.xml', 'b.xml', 'folder'],
+            ['Größe und Maß.xml', 'a.xml', 'b.xml'],
             [name for name in target.names() if not name.startswith('.')])
 
     def test_name_not_in_utf8(self):

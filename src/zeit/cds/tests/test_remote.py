@@ -78,8 +78,8 @@ class ListingTest(FTPTargetTestCase):
         server = zeit.cds.testing.server_for(self, NoMLSDHandler)
         self.make_remote(server.root)
         target = self.connected(server)
-        # NLST cannot tell folders from files; the importer's checks can.
-        self.assertEqual(['a.xml', 'b.xml', 'folder', 'mit Leerzeichen ü.xml'],
+        # NLST lists the folder too; SIZE refuses it with 550.
+        self.assertEqual(['a.xml', 'b.xml', 'mit Leerzeichen ü.xml'],
                          target.names())
         self.assertFalse(target._habits.mlsd)
 
