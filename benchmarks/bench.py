@@ -13,9 +13,10 @@ and a fresh directory on a pyftpdlib server that runs in a process of
 its own (``server.py``). Every run of a tool is a process of its own
 too, so that its peak RSS can be read; the Python clients time only
 their transfer (``clients.py``), lftp and curl are timed as whole processes.
-Each run's result is verified (every file there, with its size and, up
-to 64 KiB, its content; nothing left over) so that a broken run cannot
-look fast. The table shows medians; the targets of issue 9 follow it.
+With ``--server vsftpd`` the server is Debian's vsftpd instead, as the
+interoperability tests run it. Each run's result is verified (every file
+there, with its size and, up to 64 KiB, its content; nothing left over)
+so that a broken run cannot look fast. The table shows medians; the targets of issue 9 follow it.
 """
 import argparse
 import collections
@@ -266,7 +267,14 @@ def vm_hwm(status_path):
 class Server:
     """benchmarks/server.py in a process of its own."""
 
+    name = 'pyftpdlib'
+    user = USER
+    # The folder the server's sessions start in, as they see it.
+    directory = '/'
+
     def __init__(self, processes, root, delay_ms, env, log_path):
+        self.root = root
+        self.password = env['CDS_BENCH_PASSWORD']
         self._log = open(log_path, 'w+')
         self._process = processes.start(
             [sys.executable, os.path.join(HERE, 'server.py'), '--root', root,
@@ -301,6 +309,62 @@ class Server:
         self._process.stdout.close()
         self._processes.finished(self._process)
         self._log.close()
+
+    def hand_over(self, path):
+        """Make the folder ``path`` in the root the sessions' own."""
+
+
+class Vsftpd:
+    """Debian's vsftpd on 127.0.0.1 and free ports, started and stopped
+    as the interoperability tests do (zeit.cds.tests.realservers: run as
+    root, with $CDS_FTP_SERVERS pointing to the unpacked servers). Its
+    sessions log in as a system account and start in ``/``; it cannot
+    hold back its replies, and counts none."""
+
+    name = 'vsftpd'
+
+    def __init__(self, server_tmp):
+        from zeit.cds.tests import realservers
+        self._realservers = realservers
+        # Its configuration and root folder go where the server's files
+        # of the benchmark go, which its sessions must pass through.
+        for folder in (server_tmp, os.path.dirname(server_tmp)):
+            os.chmod(folder, 0o711)
+        tempfile.tempdir, before = server_tmp, tempfile.tempdir
+        try:
+            self._server = realservers.Vsftpd().start()
+        finally:
+            tempfile.tempdir = before
+        self.port = self._server.port
+        self.user = self._server.user
+        self.password = self._server.password
+        self.root = self.directory = self._server.root
+
+    @staticmethod
+    def unavailable():
+        """Why vsftpd cannot run here, or None."""
+        try:
+            from zeit.cds.tests import realservers
+        except ImportError as e:
+            return f'the test environment is missing: {e}'
+        return realservers.Vsftpd().unavailable()
+
+    def counters(self):
+        """No replies counted; the CPU seconds of the server and of the
+        sessions it has reaped."""
+        with open(f'/proc/{self._server._process.pid}/stat') as f:
+            fields = f.read().rpartition(')')[2].split()
+        ticks = sum(int(value) for value in fields[11:15])
+        return None, ticks / os.sysconf('SC_CLK_TCK')
+
+    def stop(self):
+        self._server.stop()
+
+    def hand_over(self, path):
+        uid, gid = self._realservers.ensure_account()
+        for folder, _, files in os.walk(path):
+            for name in [folder] + [os.path.join(folder, f) for f in files]:
+                os.chown(name, uid, gid)
 
 
 # --- ports -------------------------------------------------------------
@@ -472,6 +536,8 @@ class Bench:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def skip_reason(self, workload, tool):
+        if self.args.server == 'vsftpd' and workload.delay_ms:
+            return 'vsftpd cannot hold back its replies'
         if tool.startswith('lftp') and not self.lftp:
             return 'lftp is not installed'
         if tool == 'curl-p4' and not self.curl:
@@ -496,17 +562,17 @@ class Bench:
             return results
         folder = os.path.join(self.tmp, workload.name)
         server_folder = os.path.join(self.server_tmp, workload.name)
-        root = os.path.join(server_folder, 'root')
         os.makedirs(folder)
-        os.makedirs(root)
+        os.makedirs(server_folder)
         # Where the files start from, so that each run links them.
         source = os.path.join(
             folder if workload.direction == 'export' else server_folder,
             'source')
         self._say(f'{workload.name}: writing {workload.files:,} files')
         write_source(workload, source)
-        server = Server(self.processes, root, workload.delay_ms,
-                        self.python_env, os.path.join(folder, 'server.log'))
+        server = self._server(workload, server_folder, folder)
+        self.python_env['CDS_BENCH_PASSWORD'] = server.password
+        root = server.root
         try:
             # Round-robin over the tools, so that a slow phase of the
             # machine does not fall on one tool only.
@@ -527,6 +593,14 @@ class Bench:
             shutil.rmtree(server_folder, ignore_errors=True)
         return results
 
+    def _server(self, workload, server_folder, folder):
+        if self.args.server == 'vsftpd':
+            return Vsftpd(server_folder)
+        root = os.path.join(server_folder, 'root')
+        os.makedirs(root)
+        return Server(self.processes, root, workload.delay_ms,
+                      self.python_env, os.path.join(folder, 'server.log'))
+
     def _run(self, result, server, source, root, folder):
         self._runs += 1
         run = os.path.join(folder, f'run-{self._runs:04d}')
@@ -541,9 +615,11 @@ class Bench:
                 link_files(source, remote_path)
                 make_spool(os.path.join(run, 'spool'))
                 os.makedirs(os.path.join(run, 'dest'))
+            server.hand_over(remote_path)
             setup = None
             argv, env, timed_inside = self._command(
-                result, server.port, remote, run)
+                result, server, os.path.join(server.directory, remote[1:]),
+                run)
             # Nothing of the last run is still being written back, nor
             # holding the ports this one needs.
             os.sync()
@@ -567,7 +643,8 @@ class Bench:
                 err.seek(0)
                 output, errors = out.read(), err.read()
             replies, server_cpu = server.counters()
-            replies -= replies_before
+            if replies is not None:
+                replies -= replies_before
             server_cpu -= server_before
             if code != 0:
                 raise RunFailed(f'exit code {code}: {errors.strip()[-2000:]}')
@@ -589,9 +666,10 @@ class Bench:
         if setup is not None:
             result.setup.append(setup)
 
-    def _command(self, result, port, remote, run):
+    def _command(self, result, server, remote, run):
         """(argv, env, whether the process reports its own time)."""
         tool, direction = result.tool, result.workload.direction
+        port = server.port
         spool = os.path.join(run, 'spool')
         if tool.startswith('lftp'):
             parallel = ' --parallel=4' if tool == 'lftp-p4' else ''
@@ -606,16 +684,16 @@ class Bench:
             with open(os.open(script, os.O_WRONLY | os.O_CREAT, 0o600),
                       'w') as f:
                 f.write(LFTP_SCRIPT.format(
-                    user=USER, password=self.password, port=port,
+                    user=server.user, password=server.password, port=port,
                     mirror=mirror))
             return [self.lftp, '-f', script], self.lftp_env, False
         if tool == 'curl-p4':
-            return self._curl(port, remote, run), self.lftp_env, False
+            return self._curl(server, remote, run), self.lftp_env, False
         command = {'cds': f'api-{direction}', 'cds-cli': f'cli-{direction}',
                    'cds-cli-1': f'cli-{direction}',
                    'ftplib': f'ftplib-{direction}'}[tool]
         argv = [sys.executable, os.path.join(HERE, 'clients.py'), command,
-                '--port', str(port), '--user', USER, '--dir', remote]
+                '--port', str(port), '--user', server.user, '--dir', remote]
         if tool == 'ftplib' and direction == 'import':
             argv += ['--dest', os.path.join(run, 'dest')]
         else:
@@ -624,17 +702,20 @@ class Bench:
             argv += ['--connections', '1']
         return argv, self.python_env, True
 
-    def _curl(self, port, remote, run):
+    def _curl(self, server, remote, run):
         """curl's command line: every file of the spool's new uploaded,
         four at a time, with the login in a config file (never in argv)."""
         new = os.path.join(run, 'spool', 'new')
         config = os.path.join(run, 'curl.config')
         with open(os.open(config, os.O_WRONLY | os.O_CREAT, 0o600),
                   'w') as f:
-            f.write(f'user = "{USER}:{self.password}"\n')
+            f.write(f'user = "{server.user}:{server.password}"\n')
             for name in sorted(os.listdir(new)):
                 f.write(f'upload-file = {_q(os.path.join(new, name))}\n'
-                        f'url = "ftp://127.0.0.1:{port}{remote}/"\n')
+                        # %2F: the path is absolute, not below the
+                        # folder the session starts in.
+                        f'url = "ftp://127.0.0.1:{server.port}/%2F'
+                        f'{remote[1:]}/"\n')
         return [self.curl, '--silent', '--show-error', '--parallel',
                 '--parallel-max', '4', '--config', config]
 
@@ -730,7 +811,7 @@ def table(results):
             result.label, w.name, f'{median:.3f}', f'{100 * spread:.0f}',
             f'{w.files / median:,.0f}', f'{w.total / median / 1e6:,.1f}',
             f'{max(result.rss) / MiB:.1f}',
-            f'{statistics.median(result.replies) / w.files:.2f}',
+            _per_file(result.replies, w.files),
             f'{statistics.median(result.cpu):.3f}',
             f'{1000 * statistics.median(result.cpu) / w.files:.3f}',
             f'{statistics.median(result.server_cpu):.3f}',
@@ -864,11 +945,14 @@ def filesystem(path):
     return kind
 
 
-def versions(lftp):
-    import pyftpdlib
-    parts = [f'Python {platform.python_version()}',
-             f'pyftpdlib {pyftpdlib.__ver__}',
-             f'{os.cpu_count()} cores']
+def versions(lftp, server):
+    parts = [f'Python {platform.python_version()}']
+    if server == 'pyftpdlib':
+        import pyftpdlib
+        parts.append(f'pyftpdlib {pyftpdlib.__ver__}')
+    else:
+        parts.append(f"Debian's {server}")
+    parts.append(f'{os.cpu_count()} cores')
     if lftp:
         first = subprocess.run([lftp, '--version'], stdout=subprocess.PIPE,
                                text=True).stdout.splitlines()[0]
@@ -877,6 +961,12 @@ def versions(lftp):
 
 
 # --- command line -----------------------------------------------------
+
+def _per_file(counts, files):
+    if None in counts:
+        return 'n.a.'
+    return f'{statistics.median(counts) / files:.2f}'
+
 
 def parse_args(argv):
     epilog = 'Workloads (full size; --quick shrinks them):\n' + '\n'.join(
@@ -896,6 +986,12 @@ def parse_args(argv):
     parser.add_argument('--repeat', type=int,
                         help='runs per tool and workload; the table shows '
                         'the median (default 5, with --quick 1)')
+    parser.add_argument('--server', choices=('pyftpdlib', 'vsftpd'),
+                        default='pyftpdlib',
+                        help="the FTP server: pyftpdlib's stock server "
+                        "(default), or Debian's vsftpd as the "
+                        'interoperability tests run it (as root, with '
+                        '$CDS_FTP_SERVERS set)')
     parser.add_argument('--delay-ms', type=float,
                         help='hold back every server reply this long, for '
                         'all workloads (default: wan-300 5, the others 0)')
@@ -916,6 +1012,8 @@ def parse_args(argv):
         args.repeat = 1 if args.quick else 5
     if args.repeat < 1:
         parser.error('--repeat must be at least 1')
+    if args.server == 'vsftpd' and (why := Vsftpd.unavailable()):
+        parser.error(why)
     return args
 
 
@@ -951,7 +1049,7 @@ def main(argv=None):
     elapsed = time.monotonic() - started
 
     print(f'zeit.cds benchmarks{" (--quick)" if args.quick else ""}: '
-          f'median of {args.repeat} run(s); {versions(lftp)}')
+          f'median of {args.repeat} run(s); {versions(lftp, args.server)}')
     spools = args.tmpdir or tempfile.gettempdir()
     print(f'Spools in {spools} ({filesystem(spools)}), the server\'s files in '
           f'{args.server_tmpdir} ({filesystem(args.server_tmpdir)}).')
@@ -993,7 +1091,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'quick': args.quick, 'repeat': args.repeat,
-                       'versions': versions(lftp), 'seconds': elapsed,
+                       'versions': versions(lftp, args.server), 'seconds': elapsed,
                        'results': [r.as_dict() for r in results]}, f,
                       indent=1)
     return 1 if any(r.failure for r in results) else 0
