@@ -33,6 +33,7 @@ from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.interfaces import TransferError
 from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.targets.sftp import CHUNK_SIZE
 from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.targets.sftpfactory import make_sftp_target
 from zeit.cds.tests import sshd
@@ -330,6 +331,15 @@ class SFTPRunTest(SFTPTestCase):
         summary, log = self.export(connections=4)
         self.assertEqual((len(FILES), 0), (summary.files, summary.failures))
         self.assert_all_delivered()
+
+    def test_large_files_of_one_batch_share_the_channel(self):
+        # Stored at once, each waits for room among the chunks in flight.
+        large = {f'{i}.xml': os.urandom(2 * CHUNK_SIZE + i)
+                 for i in range(3)}
+        zeit.cds.testing.make_spool(self.store_dir, large)
+        summary = Exporter(FileStoreSpool(self.store), self.target()).run()
+        self.assertEqual((3, 0), (summary.files, summary.failures))
+        self.assertEqual(large, self.server.contents())
 
     def test_round_trip_back_into_a_spool(self):
         self.export(connections=4)
