@@ -270,9 +270,12 @@ class SFTPTarget:
             name: self._write(name, fileobj, in_flight)
             for name, fileobj in files}, timeout=None)
 
-    def _answer(self, request):
-        """``request`` (awaitable), given up after ``timeout`` seconds."""
-        return asyncio.wait_for(request, self.timeout)
+    async def _answer(self, request):
+        """The answer to ``request`` (awaitable), given up after
+        ``timeout`` seconds."""
+        # A deadline rather than wait_for: no task of its own per request.
+        async with asyncio.timeout(self.timeout):
+            return await request
 
     async def _write(self, name, fileobj, in_flight):
         remote = await self._answer(self._sftp.open(self._path(name), 'wb'))
