@@ -10,7 +10,9 @@ finished by ``finish_upload`` instead of being uploaded a second time.
 
 The targets supply the primitives (``store``, ``sizes``, ``rename_all``,
 ``remove_all``), each a batch where their protocol can batch: an FTP
-target sends a batch's SIZE or RNFR/RNTO commands in one round trip.
+target sends a batch's SIZE or RNFR/RNTO commands in one round trip. A
+target that can store a batch at once too (``IBatchStore``, such as
+SFTP) gets the batch's files together.
 """
 import contextlib
 import os

@@ -22,7 +22,9 @@ Its factory is ``zeit.cds.targets.sftpfactory.make_sftp_target``, which
 imports this module only for a run over SFTP. asyncssh runs on an event
 loop; each primitive waits for its coroutine there
 (``zeit.cds.targets.background``), and sends a batch's requests at once
-instead of one after another. asyncssh's errors are translated into
+instead of one after another: ``store_all`` (``IBatchStore``) opens,
+writes and closes a batch's files together, with a bounded number of
+bytes on their way (``_InFlight``). asyncssh's errors are translated into
 zeit.cds's exception family in ``_translated`` and nowhere else.
 """
 import asyncio

@@ -10,6 +10,10 @@ account ``cds-ftp-test``, by its password (set for the layer's length, as
 for vsftpd) or by a client key of the layer's own, and get nothing but
 ``internal-sftp``. Without PAM, sshd checks the password itself.
 
+Two variants serve the fault stories: one whose SFTP server denies the
+OpenSSH extensions (``-P``), one whose root folder is a small file system
+of its own (a tmpfs), where a large upload finds the disk full.
+
 sshd separates privileges through a system account ``sshd`` and the empty
 folder ``/run/sshd``, both fixed when it was built; they are created on
 first use, as Debian's package would, and left in place.
