@@ -25,6 +25,7 @@ from zeit.cds.importer import Importer
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import HostKeyError
+from zeit.cds.interfaces import IBatchStore
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import NoSuchFile
@@ -143,6 +144,10 @@ class SFTPTargetTest(SFTPTestCase):
         target = factory(host='h', user='u', password='p', directory='/',
                          timeout=10)
         self.assertIsInstance(target, SFTPTarget)
+
+    def test_stores_a_batch_at_once(self):
+        # The delivery protocol gives it a batch's files together.
+        verifyObject(IBatchStore, self.target())
 
     def test_description_names_the_protocol(self):
         self.assertEqual(
