@@ -70,8 +70,9 @@ class Bench:
 
     def fresh_remote(self):
         self.runs += 1
-        path = os.path.join(self.remote_dir, f'cds-bench-{self.runs}')
-        os.mkdir(path)
+        # A new name: an aborted run may have left its folder behind.
+        path = tempfile.mkdtemp(prefix='cds-bench-', dir=self.remote_dir)
+        os.chmod(path, 0o755)
         os.chown(path, *ensure_account())
         return path
 

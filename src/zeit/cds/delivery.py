@@ -10,12 +10,15 @@ finished by ``finish_upload`` instead of being uploaded a second time.
 
 The targets supply the primitives (``store``, ``sizes``, ``rename_all``,
 ``remove_all``), each a batch where their protocol can batch: an FTP
-target sends a batch's SIZE or RNFR/RNTO commands in one round trip.
+target sends a batch's SIZE or RNFR/RNTO commands in one round trip. A
+target that can store a batch at once too (``IBatchStore``, such as
+SFTP) gets the batch's files together.
 """
 import contextlib
 import os
 
 from zeit.cds import names
+from zeit.cds.interfaces import IBatchStore
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import NoSuchFile
 from zeit.cds.interfaces import RemoteError
@@ -29,7 +32,17 @@ def _told_as(message):
     try:
         yield
     except RemoteError as e:
-        raise type(e)(f'{message}: {e.reason}', e.reason) from e
+        raise _told(e, message) from e
+
+
+def _told(error, message):
+    """A RemoteError ``error`` told as ``message`` and its reason; any
+    other error (None included) as it is."""
+    if not isinstance(error, RemoteError):
+        return error
+    told = type(error)(f'{message}: {error.reason}', error.reason)
+    told.__cause__ = error
+    return told
 
 
 def upload_all(target, files, before_publish=None):
@@ -43,12 +56,7 @@ def upload_all(target, files, before_publish=None):
     Raises ConnectionLost when the session breaks.
     """
     results = {}
-    stored = []
-    for name, open_file in files:
-        try:
-            stored.append((name, _store(target, name, open_file)))
-        except (LocalFileError, TransferError) as e:
-            results[name] = e
+    stored = _stored(target, files, results)
     complete = _verified(target, stored, results)
     if complete and before_publish is not None:
         before_publish([name for name, size in complete])
@@ -72,21 +80,58 @@ def refusal(name):
     return None
 
 
-def _store(target, name, open_file):
-    """Store the file ``name`` under its temporary name; its size."""
-    refused = refusal(name)
-    if refused is not None:
-        raise refused
-    partial = names.partial_name(name)
-    with _told_as(f'Cannot upload file {names.shown(name)}'):
-        with open_file() as f:
-            size = os.fstat(f.fileno()).st_size
+def _stored(target, files, results):
+    """Store each of ``files`` under its temporary name, all at once where
+    the target can; (name, size) for each one stored. The errors of the
+    others go into ``results``, and what they left on the target is
+    removed."""
+    sizes = {}
+    with contextlib.ExitStack() as stack:
+        opened = {}
+        for name, open_file in files:
+            refused = refusal(name)
+            if refused is not None:
+                results[name] = refused
+                continue
             try:
-                target.store(partial, f)
-            except TransferError:
-                _discard(target, [partial])
-                raise
-    return size
+                f = opened[name] = stack.enter_context(open_file())
+            except LocalFileError as e:
+                results[name] = e
+                continue
+            sizes[name] = os.fstat(f.fileno()).st_size
+        refusals = _store_all(target, opened)
+    for name, refused in refusals.items():
+        if refused is not None:
+            results[name] = refused
+            del sizes[name]
+    _discard(target, [names.partial_name(name)
+                      for name, refused in refusals.items()
+                      if refused is not None])
+    return list(sizes.items())
+
+
+def _store_all(target, opened):
+    """Store each open file of ``opened`` (a dict of name to file) under
+    its temporary name: a dict of name to None or the error that kept it,
+    told as the file's story."""
+    told = {name: f'Cannot upload file {names.shown(name)}'
+            for name in opened}
+    if IBatchStore.providedBy(target):
+        with _told_as('Cannot upload files'):
+            refusals = target.store_all(
+                [(names.partial_name(name), f) for name, f in opened.items()])
+        return {name: _told(refusals[names.partial_name(name)], told[name])
+                for name in opened}
+    refusals = {}
+    for name, f in opened.items():
+        try:
+            with _told_as(told[name]):
+                target.store(names.partial_name(name), f)
+        except (LocalFileError, TransferError) as e:
+            refusals[name] = e
+        else:
+            refusals[name] = None
+    return refusals
 
 
 def _verified(target, stored, results):
@@ -132,9 +177,8 @@ def _publish(target, complete, results):
         refused.append(names.partial_name(name))
         # Of the same kind: NoSuchFile tells finish_upload that an earlier
         # attempt renamed it already.
-        results[name] = type(refusal)(
-            f'Cannot upload file {names.shown(name)}: {refusal.reason}',
-            refusal.reason)
+        results[name] = _told(
+            refusal, f'Cannot upload file {names.shown(name)}')
     _discard(target, refused)
 
 

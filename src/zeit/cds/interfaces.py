@@ -226,6 +226,23 @@ class IRemoteTarget(zope.interface.Interface):
         """End the session; harmless when it is already gone."""
 
 
+class IBatchStore(IRemoteTarget):
+    """A remote target that can store many files at once, such as SFTP
+    with many requests on their way on one channel: an optional feature.
+    The delivery protocol uses it where a target provides it, and calls
+    ``store`` for one file after another where not.
+    """
+
+    def store_all(files):
+        """Write each (name, fileobj) of ``files`` as ``store`` would.
+
+        Returns a dict: for each name None, or the TransferError or
+        LocalFileError that kept it (part of its content may be left under
+        its name). One file's failure keeps no other from being stored.
+        Raises ConnectionLost when the session breaks.
+        """
+
+
 class IRemoteTargetFactory(zope.interface.Interface):
     """Makes remote targets; registered as a utility named by URL scheme
     (``ftp``, ``ftps``, ``sftp``, ``file``, or a site's own). ``<cds:connection

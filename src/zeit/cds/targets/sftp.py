@@ -22,7 +22,9 @@ Its factory is ``zeit.cds.targets.sftpfactory.make_sftp_target``, which
 imports this module only for a run over SFTP. asyncssh runs on an event
 loop; each primitive waits for its coroutine there
 (``zeit.cds.targets.background``), and sends a batch's requests at once
-instead of one after another. asyncssh's errors are translated into
+instead of one after another: ``store_all`` (``IBatchStore``) opens,
+writes and closes a batch's files together, with a bounded number of
+bytes on their way (``_InFlight``). asyncssh's errors are translated into
 zeit.cds's exception family in ``_translated`` and nowhere else.
 """
 import asyncio
@@ -43,7 +45,7 @@ from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import HostKeyError
-from zeit.cds.interfaces import IRemoteTarget
+from zeit.cds.interfaces import IBatchStore
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import NoSuchFile
@@ -94,7 +96,7 @@ def _identity(attrs):
     return f'size {attrs.size} modified {attrs.mtime}'.encode()
 
 
-@zope.interface.implementer(IRemoteTarget)
+@zope.interface.implementer(IBatchStore)
 class SFTPTarget:
     """A directory on an SFTP server.
 
@@ -261,16 +263,26 @@ class SFTPTarget:
     def store(self, name, fileobj):
         with self._translated(TransferError, f'Cannot store file {name}'):
             # No limit for the whole: the timeout holds for each request.
-            background.call(self._write(name, fileobj))
+            background.call(self._write(name, fileobj, _InFlight()))
 
-    def _answer(self, request):
-        """``request`` (awaitable), given up after ``timeout`` seconds."""
-        return asyncio.wait_for(request, self.timeout)
+    def store_all(self, files):
+        # The files' requests share the channel, and the memory of one.
+        in_flight = _InFlight()
+        return self._batch('Cannot store file', {
+            name: self._write(name, fileobj, in_flight)
+            for name, fileobj in files}, timeout=None)
 
-    async def _write(self, name, fileobj):
+    async def _answer(self, request):
+        """The answer to ``request`` (awaitable), given up after
+        ``timeout`` seconds."""
+        # A deadline rather than wait_for: no task of its own per request.
+        async with asyncio.timeout(self.timeout):
+            return await request
+
+    async def _write(self, name, fileobj, in_flight):
         remote = await self._answer(self._sftp.open(self._path(name), 'wb'))
         try:
-            await self._send(name, fileobj, remote)
+            await self._send(name, fileobj, remote, in_flight)
             # Flushed to disk and closed in one round trip: the server
             # takes the requests in turn.
             await asyncio.gather(self._fsync(remote),
@@ -280,23 +292,25 @@ class SFTPTarget:
             with contextlib.suppress(asyncssh.Error, OSError):
                 await self._answer(remote.close())
 
-    async def _send(self, name, fileobj, remote):
-        """Write the content of ``fileobj`` into ``remote``, with a few
-        chunks on their way at once."""
+    async def _send(self, name, fileobj, remote, in_flight):
+        """Write the content of ``fileobj`` into ``remote``, chunk by
+        chunk, as many on their way as ``in_flight`` admits."""
         writes = collections.deque()
         offset = 0
         try:
             while True:
+                await in_flight.room()
+                # A refused chunk ends the file early.
+                while writes and writes[0].done():
+                    writes.popleft().result()
                 with reported_as(LocalFileError, f'Cannot read {name}'):
                     chunk = fileobj.read(CHUNK_SIZE)
                 if not chunk:
                     break
-                writes.append(asyncio.ensure_future(
-                    self._answer(remote.write(chunk, offset))))
+                writes.append(in_flight.carry(
+                    len(chunk), self._answer(remote.write(chunk, offset))))
                 offset += len(chunk)
                 self._count(len(chunk))
-                if len(writes) >= CHUNKS_AHEAD:
-                    await writes.popleft()
             await asyncio.gather(*writes)
         except BaseException:
             for write in writes:
@@ -325,14 +339,14 @@ class SFTPTarget:
                 for name, result in zip(names, found)}
 
     def _outcome(self, message, result):
-        """``result``, or its TransferError when it is a refusal; a broken
-        session raises."""
+        """``result``, or its TransferError when it is a refusal (or the
+        LocalFileError it is); a broken session raises."""
         if not isinstance(result, BaseException):
             return result
         try:
             with self._translated(TransferError, message):
                 raise result
-        except TransferError as e:
+        except (TransferError, LocalFileError) as e:
             return e
 
     def sizes(self, names):
@@ -351,14 +365,18 @@ class SFTPTarget:
                                else _identity(found))
         return known
 
-    def _batch(self, message, requests):
+    def _batch(self, message, requests, timeout=True):
         """Send the ``requests`` (a dict of key to coroutine) at once; a
-        dict of key to None or the TransferError that refused it."""
+        dict of key to None or the error that kept it (a TransferError,
+        or the LocalFileError of a file that could not be read). With
+        ``timeout=None``, no limit for the whole: the coroutines limit
+        their requests."""
         async def batch():
             return await asyncio.gather(*requests.values(),
                                         return_exceptions=True)
         with self._translated(TransferError, message):
-            results = self._call(batch())
+            results = (background.call(batch()) if timeout is None else
+                       self._call(batch()))
         return {key: None if result is None else
                 self._outcome(f'{message} {key}', result)
                 for key, result in zip(requests, results)}
@@ -463,6 +481,35 @@ class SFTPTarget:
             self._call(closed())
         except (asyncssh.Error, OSError):
             pass  # The session is gone already; nothing is left to tidy.
+
+
+class _InFlight:
+    """The bytes of the writes on their way on one channel, and the room
+    for one more chunk: what the data of a transfer costs in memory,
+    however many files share the channel."""
+
+    def __init__(self, limit=CHUNK_SIZE * CHUNKS_AHEAD):
+        self.limit = limit
+        self.size = 0
+        self._freed = asyncio.Event()
+
+    async def room(self):
+        """Wait until one more chunk fits."""
+        while self.size + CHUNK_SIZE > self.limit:
+            self._freed.clear()
+            await self._freed.wait()
+
+    def carry(self, size, write):
+        """The write (awaitable) of ``size`` bytes, as a task that counts
+        them until it ends."""
+        self.size += size
+        task = asyncio.ensure_future(write)
+        task.add_done_callback(lambda task: self._free(size))
+        return task
+
+    def _free(self, size):
+        self.size -= size
+        self._freed.set()
 
 
 class _Unsupported(Exception):

@@ -10,12 +10,18 @@ account ``cds-ftp-test``, by its password (set for the layer's length, as
 for vsftpd) or by a client key of the layer's own, and get nothing but
 ``internal-sftp``. Without PAM, sshd checks the password itself.
 
+Two variants serve the fault stories: one whose SFTP server denies the
+OpenSSH extensions (``-P``), one whose root folder is a small file system
+of its own (a tmpfs), where a large upload finds the disk full.
+
 sshd separates privileges through a system account ``sshd`` and the empty
 folder ``/run/sshd``, both fixed when it was built; they are created on
 first use, as Debian's package would, and left in place.
 """
 import os
 import signal
+import subprocess
+import tempfile
 
 import asyncssh
 
@@ -45,6 +51,9 @@ class OpenSSH(SystemLogin, RealFTPServer):
     name = 'OpenSSH'
     binary = 'usr/sbin/sshd'
     greeting = b'SSH-'
+
+    # What serves the sessions: sshd's own SFTP server, with its options.
+    sftp_server = 'internal-sftp'
 
     # The client side: a key the server takes, and the known hosts.
     client_key = None
@@ -77,8 +86,8 @@ AuthorizedKeysFile {self.client_key}.pub
 StrictModes no
 PermitRootLogin no
 AllowUsers {self.user}
-Subsystem sftp internal-sftp
-ForceCommand internal-sftp
+Subsystem sftp {self.sftp_server}
+ForceCommand {self.sftp_server}
 AllowTcpForwarding no
 AllowAgentForwarding no
 X11Forwarding no
@@ -121,5 +130,63 @@ LogLevel VERBOSE
             except ProcessLookupError:
                 pass
 
+    def halt(self):
+        """End every open session and sshd itself: the server is gone
+        (``stop`` and ``start`` bring up a new one)."""
+        self.drop_sessions()
+        self._process.terminate()
+        self._process.wait()
+
+
+class OpenSSHWithoutExtensions(OpenSSH):
+    """sshd whose SFTP server denies the OpenSSH extensions that a target
+    uses where a server offers them (``-P``): it leaves them out of its
+    greeting, as a server without them would."""
+
+    name = 'OpenSSH-without-extensions'
+    sftp_server = 'internal-sftp -P fsync,posix-rename'
+
+
+class OpenSSHOnSmallDisk(OpenSSH):
+    """sshd whose root folder is a file system of its own with little
+    room (a tmpfs, mounted while it runs): an upload larger than what is
+    left is refused part way, as on a full disk or at a quota."""
+
+    name = 'OpenSSH-on-a-small-disk'
+    disk_size = 64 * 1024
+    _mounted = False
+
+    def unavailable(self):
+        reason = super().unavailable()
+        if reason is None:
+            # A mount in a namespace of its own, which ends with it.
+            with tempfile.TemporaryDirectory() as folder:
+                result = subprocess.run(
+                    ['unshare', '--mount', '--propagation', 'private', '--',
+                     'mount', '-t', 'tmpfs', 'cds-probe', folder],
+                    capture_output=True, text=True)
+            if result.returncode:
+                reason = (f'{self.name} needs to mount a tmpfs: '
+                          f'{result.stderr.strip()}')
+        return reason
+
+    def configure(self, uid, gid):
+        subprocess.run(
+            ['mount', '-t', 'tmpfs', '-o',
+             f'size={self.disk_size},uid={uid},gid={gid},mode=0755',
+             'cds-small-disk', self.root], check=True, capture_output=True)
+        self._mounted = True
+        return super().configure(uid, gid)
+
+    def _stop(self):
+        if self._mounted:
+            # Lazily: the server's sessions may still be ending.
+            subprocess.run(['umount', '--lazy', self.root], check=True,
+                           capture_output=True)
+            self._mounted = False
+        super()._stop()
+
 
 SSHD_LAYER = RealServerLayer(OpenSSH)
+SSHD_WITHOUT_EXTENSIONS_LAYER = RealServerLayer(OpenSSHWithoutExtensions)
+SSHD_ON_SMALL_DISK_LAYER = RealServerLayer(OpenSSHOnSmallDisk)

@@ -25,6 +25,7 @@ from zeit.cds.importer import Importer
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import HostKeyError
+from zeit.cds.interfaces import IBatchStore
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import NoSuchFile
@@ -33,6 +34,7 @@ from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.interfaces import TransferError
 from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.targets.sftp import CHUNK_SIZE
 from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.targets.sftpfactory import make_sftp_target
 from zeit.cds.tests import sshd
@@ -142,6 +144,10 @@ class SFTPTargetTest(SFTPTestCase):
         target = factory(host='h', user='u', password='p', directory='/',
                          timeout=10)
         self.assertIsInstance(target, SFTPTarget)
+
+    def test_stores_a_batch_at_once(self):
+        # The delivery protocol gives it a batch's files together.
+        verifyObject(IBatchStore, self.target())
 
     def test_description_names_the_protocol(self):
         self.assertEqual(
@@ -330,6 +336,15 @@ class SFTPRunTest(SFTPTestCase):
         summary, log = self.export(connections=4)
         self.assertEqual((len(FILES), 0), (summary.files, summary.failures))
         self.assert_all_delivered()
+
+    def test_large_files_of_one_batch_share_the_channel(self):
+        # Stored at once, each waits for room among the chunks in flight.
+        large = {f'{i}.xml': os.urandom(2 * CHUNK_SIZE + i)
+                 for i in range(3)}
+        zeit.cds.testing.make_spool(self.store_dir, large)
+        summary = Exporter(FileStoreSpool(self.store), self.target()).run()
+        self.assertEqual((3, 0), (summary.files, summary.failures))
+        self.assertEqual(large, self.server.contents())
 
     def test_round_trip_back_into_a_spool(self):
         self.export(connections=4)
