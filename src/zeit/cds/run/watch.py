@@ -79,6 +79,9 @@ class Watch:
         self._connection = None
         self._stop = False
         self._full_due = True
+        # The first burst comes at once, whatever there is: as a run, it
+        # finishes what a killed watcher left, its lock included.
+        self._first = True
         self._next_full = self._next_keepalive = 0
 
     def stop(self):
@@ -179,7 +182,7 @@ class Watch:
         """A full scan: burst when there is anything, as a run would."""
         started, clock = time.time(), time.monotonic()
         try:
-            worth = self.side.worth_a_burst(self.target)
+            worth = self.side.worth_a_burst(self.target) or self._first
         except SettingsError:
             raise
         except CDSError as e:
@@ -217,6 +220,7 @@ class Watch:
             return False
         self._used()
         self.pending.clear()
+        self._first = False
         self.trouble.over()
         log.info('%s %s', self.side.verb, summary)
         if summary.failures:
@@ -251,7 +255,7 @@ class Watch:
 
     def _wait_out(self, error):
         delay = self.trouble.hit(error)
-        self.notifier.status(f'Waiting: {self.trouble.text}')
+        self.notifier.status(f'Waiting: {error}')
         deadline = time.monotonic() + delay
         while not self.stopping and time.monotonic() < deadline:
             self._idle(deadline - time.monotonic())
