@@ -266,11 +266,13 @@ def vm_hwm(status_path):
 class Server:
     """benchmarks/server.py in a process of its own."""
 
-    def __init__(self, processes, root, delay_ms, env, log_path):
+    def __init__(self, processes, root, delay_ms, env, log_path,
+                 arrivals=None):
         self._log = open(log_path, 'w+')
         self._process = processes.start(
             [sys.executable, os.path.join(HERE, 'server.py'), '--root', root,
-             '--user', USER, '--delay-ms', str(delay_ms)],
+             '--user', USER, '--delay-ms', str(delay_ms)]
+            + (['--arrivals', arrivals] if arrivals else []),
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log, text=True)
         self._processes = processes

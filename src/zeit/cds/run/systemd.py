@@ -42,9 +42,12 @@ class Notifier:
             self._socket = socket.socket(
                 socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
-            self._socket.sendto(message.encode('utf-8'), self.address)
+            # Never blocking: a manager that does not read (its queue
+            # full) must not stop the service.
+            self._socket.sendto(message.encode('utf-8'),
+                                socket.MSG_DONTWAIT, self.address)
         except OSError as e:
-            # systemd gone or restarting: the service goes on all the same.
+            # systemd gone, restarting or busy: the service goes on.
             log.debug('Cannot notify systemd: %s', e)
 
     def ready(self):

@@ -57,9 +57,11 @@ class Trouble:
         return min(self.most, self.first * 2 ** (self.attempts - 1))
 
     def over(self):
-        """An attempt went through: the trouble, if any, is over."""
+        """An attempt went through: the trouble, if any, is over; whether
+        there was any."""
         if self.state is None:
-            return
+            return False
         log.info('Going on after %d failed attempts in %d seconds',
                  self.attempts, time.monotonic() - self._since)
         self.state, self.attempts, self._since = None, 0, None
+        return True

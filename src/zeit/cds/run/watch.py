@@ -123,7 +123,7 @@ class Watch:
             except CDSError as e:
                 self._wait_out(e)
                 continue
-            self.trouble.over()
+            self._going_on()
             return True
         return False
 
@@ -158,7 +158,7 @@ class Watch:
             return False
         self._connection = connection
         self._used()
-        self.trouble.over()
+        self._going_on()
         return True
 
     def _disconnect(self):
@@ -192,7 +192,7 @@ class Watch:
             self._used()
         if not worth:
             self._full_due = False
-            self.trouble.over()
+            self._going_on()
             self._tell(0, Summary(), None, started, clock)
         elif self._burst(None):
             self._full_due = False
@@ -221,14 +221,13 @@ class Watch:
         self._used()
         self.pending.clear()
         self._first = False
-        self.trouble.over()
+        self._going_on()
         log.info('%s %s', self.side.verb, summary)
         if summary.failures:
             self._tell(1, summary, f'{summary.failures} failed, '
                        f'{summary.files} transferred', started, clock)
         else:
             self._tell(0, summary, None, started, clock)
-        self.notifier.status(f'Watching; last burst: {summary}')
         return True
 
     def _keep_alive(self):
@@ -241,7 +240,7 @@ class Watch:
             self._disconnect()
             return
         self._used()
-        self.trouble.over()
+        self._going_on()
         self._tell(0, Summary(), None, time.time(), time.monotonic())
 
     def _failed(self, error, started, clock, summary=None):
@@ -253,9 +252,14 @@ class Watch:
                    started, clock)
         self._wait_out(error)
 
+    def _going_on(self):
+        if self.trouble.over():
+            self.notifier.status('Watching')
+
     def _wait_out(self, error):
         delay = self.trouble.hit(error)
-        self.notifier.status(f'Waiting: {error}')
+        if self.trouble.attempts == 1:
+            self.notifier.status(f'Waiting: {error}')
         deadline = time.monotonic() + delay
         while not self.stopping and time.monotonic() < deadline:
             self._idle(deadline - time.monotonic())
