@@ -30,8 +30,9 @@ Each at 0 ms and 5 ms per reply (``--delay-ms``; the server holds back
 every reply, as on a WAN).
 
 ``idle``: the CPU a watcher uses while nothing arrives, in % of one core
-over ``--idle-seconds``. ``memory``: its RSS after 100 files and after
-``--memory-files`` files (dropped as fast as the writer can).
+over ``--idle-seconds``. ``memory``: its RSS after 100, 1,000 and
+``--memory-files`` files (``--memory-rate`` per second, a partner taking
+them off the server after every few hundred, as the CDS does).
 
 The machine may be shared: the numbers are noisy; run it more than once.
 """
@@ -57,6 +58,8 @@ import bench  # noqa: E402
 SIZE = 4 * bench.KiB
 CRON_PERIOD = 60
 LFTP_PAUSE = 1
+# Files dropped between two looks at the memory.
+MEMORY_CHUNK = 450
 # Seconds the idle measurement waits after the watcher is ready.
 SETTLE = 2
 TIMEOUT = 120
@@ -299,13 +302,22 @@ class Harness:
             writer = Writer(spool, 'memory')
             with self.watcher(server.port, spool) as process:
                 result = {}
-                for count in (100, self.args.memory_files - 100):
-                    writer.drop(count, rate=self.args.memory_rate)
-                    wait_for_arrivals(noted, writer.landed, timeout=900)
-                    result[f'rss_after_{len(writer.landed)}'] = vm_rss(
-                        process.pid)
+                while len(writer.landed) < self.args.memory_files:
+                    writer.drop(min(MEMORY_CHUNK if writer.landed else 100,
+                                    self.args.memory_files
+                                    - len(writer.landed)),
+                                rate=self.args.memory_rate)
+                    wait_for_arrivals(noted, writer.landed)
+                    # The partner takes the files, as the CDS does: the
+                    # directory the watcher lists stays small.
+                    for name in os.listdir(root):
+                        os.remove(os.path.join(root, name))
+                    if len(writer.landed) in (100, 1000,
+                                              self.args.memory_files):
+                        result[f'rss_after_{len(writer.landed)}'] = vm_rss(
+                            process.pid)
         values = list(result.values())
-        result['growth'] = values[1] - values[0]
+        result['growth'] = values[-1] - values[0]
         return result
 
 

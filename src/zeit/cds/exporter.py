@@ -40,8 +40,10 @@ class Exporter(Transfer):
     def _work(self, run, only=None):
         waiting = self.spool.waiting()
         if only is not None:
-            # A watcher's burst: the files that arrived, not those that
-            # failed before (they wait for its next full scan).
+            # A watcher's burst: the files that arrived (also while the
+            # lock was being taken), not those that failed before (they
+            # wait for its next full scan).
+            only = only() if callable(only) else only
             waiting = [name for name in waiting if name in only]
         run.start(waiting)
         for name in self.spool.strays() if only is None else ():

@@ -37,6 +37,7 @@ class Importer(Transfer):
 
     def _work(self, run, only=None):
         offered = run.attempt(self.target.names)
+        only = only() if callable(only) else only
         delivered = self._finish_interrupted(run, offered)
         offered = [name for name in candidates(offered)
                    if name not in delivered

@@ -477,9 +477,10 @@ class ITransfer(zope.interface.Interface):
     def burst(only=None):
         """One run within a watch (``zeit.cds.run.watch``), which holds
         the spool and keeps the target connected: only the CDS lock is
-        taken, and released at the end. ``only`` (names), when given,
-        limits it to those of them that are there; an export then leaves
-        out the other files of ``new`` and does not report its strays.
+        taken, and released at the end. ``only`` (names, or a callable
+        that returns them once the lock is taken), when given, limits it
+        to those of them that are there; an export then leaves out the
+        other files of ``new`` and does not report its strays.
         Returns an ISummary and raises as ``run`` does.
         """
 

@@ -198,13 +198,18 @@ class Watch:
             self._full_due = False
 
     def _arrived(self):
-        due = self.side.due(self.pending)
-        if not due:
+        if not self.side.due(self.pending):
             # Gone already, with the burst that was running when they
             # arrived, or taken away by somebody else.
             self.pending.clear()
             return
-        self._burst(due)
+        self._burst(self._due)
+
+    def _due(self):
+        """What is due, once the burst holds the lock: what arrived
+        meanwhile goes with it."""
+        self._take()
+        return self.side.due(self.pending)
 
     def _burst(self, only):
         """One run; whether it went through."""

@@ -30,7 +30,7 @@ from zeit.cds.importer import Importer
 from zeit.cds.run.systemd import Notifier
 from zeit.cds.run.watch import Watch
 from zeit.cds.spool import FileStoreSpool
-from zeit.cds.tests.handlers import PausingHandler
+from zeit.cds.tests.handlers import pausing
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
 
@@ -250,12 +250,9 @@ class PausingWatchTest(WatchTestCase):
     """The server holds the upload of b.xml until the test lets it go."""
 
     def setUp(self):
-        self.paused = threading.Event()
-        self.go = threading.Event()
-        self.handler = type('Pausing', (PausingHandler,),
-                            {'paused': self.paused, 'go': self.go})
+        self.handler = pausing(self)
+        self.paused, self.go = self.handler.paused, self.handler.go
         super().setUp()
-        self.addCleanup(self.go.set)
 
     def test_files_dropped_while_a_burst_runs_are_picked_up(self):
         exported = Seen(self, IFileExported)
@@ -353,6 +350,40 @@ class WatchImportTest(WatchTestCase):
         self.assertEqual(['a.xml', 'b.xml'], imported.names)
         self.assertEqual(2, len(self.lines.matching(
             '^Lock file successfully removed$')))
+
+
+class BurstTest(WatchTestCase):
+    """ITransfer.burst on its own: the caller holds spool and connection."""
+
+    def burst(self, transfer_class, only):
+        transfer = transfer_class(FileStoreSpool(self.store),
+                                  ftp_target(self.server))
+        with transfer.spool.locked():
+            transfer.target.connect()
+            try:
+                summary = transfer.burst(only)
+            finally:
+                transfer.target.close()
+        self.assertEqual([], self.lines.matching('^Connecting'))
+        return summary
+
+    def test_export_only_the_names_given(self):
+        zeit.cds.testing.make_spool(self.store_dir, {
+            'a.xml': b'A', 'b.xml': b'B', 'c.xml': b'C'})
+        os.mkdir(os.path.join(self.store_dir, 'new', 'folder'))
+        summary = self.burst(Exporter, {'a.xml', 'c.xml', 'gone.xml'})
+        self.assertEqual((2, 0), (summary.files, summary.failures))
+        self.assertEqual(['a.xml', 'c.xml'], self.remote_files())
+        self.assertEqual(['b.xml', 'folder'], self.spool_files('new'))
+
+    def test_import_only_the_names_given(self):
+        for name in ('a.xml', 'b.xml'):
+            with open(os.path.join(self.server.root, name), 'wb') as f:
+                f.write(b'A')
+        summary = self.burst(Importer, {'b.xml'})
+        self.assertEqual(1, summary.files)
+        self.assertEqual(['a.xml'], self.remote_files())
+        self.assertEqual(['b.xml'], self.spool_files('new'))
 
 
 class NotifierTest(SpoolTestCase):
@@ -471,11 +502,8 @@ class ChildWatchTest(SpoolTestCase):
 
     def setUp(self):
         super().setUp()
-        self.paused = threading.Event()
-        self.go = threading.Event()
-        self.addCleanup(self.go.set)
-        handler = type('Pausing', (PausingHandler,),
-                       {'paused': self.paused, 'go': self.go})
+        handler = pausing(self)
+        self.paused, self.go = handler.paused, handler.go
         self.server = zeit.cds.testing.server_for(self, handler)
 
     def test_sigterm_finishes_the_file_releases_the_lock_exit_0(self):
