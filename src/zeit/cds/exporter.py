@@ -38,12 +38,13 @@ class Exporter(Transfer):
     directory_label = 'upload_dir'
 
     def _work(self, run, only=None):
+        # Asked before new is listed: whatever it names is listed too.
+        only = only() if callable(only) else only
         waiting = self.spool.waiting()
         if only is not None:
             # A watcher's burst: the files that arrived (also while the
             # lock was being taken), not those that failed before (they
             # wait for its next full scan).
-            only = only() if callable(only) else only
             waiting = [name for name in waiting if name in only]
         run.start(waiting)
         for name in self.spool.strays() if only is None else ():

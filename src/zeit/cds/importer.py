@@ -36,8 +36,8 @@ class Importer(Transfer):
     directory_label = 'download_dir'
 
     def _work(self, run, only=None):
-        offered = run.attempt(self.target.names)
         only = only() if callable(only) else only
+        offered = run.attempt(self.target.names)
         delivered = self._finish_interrupted(run, offered)
         offered = [name for name in candidates(offered)
                    if name not in delivered

@@ -376,6 +376,15 @@ class BurstTest(WatchTestCase):
         self.assertEqual(['a.xml', 'c.xml'], self.remote_files())
         self.assertEqual(['b.xml', 'folder'], self.spool_files('new'))
 
+    def test_what_arrives_while_the_lock_is_taken_goes_along(self):
+        # The names are asked for once the lock is held; a file that
+        # arrives just before must not be left out (nor its event lost).
+        def arrived():
+            drop(self.store_dir, 'late.xml')
+            return {'late.xml'}
+        self.assertEqual(1, self.burst(Exporter, arrived).files)
+        self.assertEqual(['late.xml'], self.remote_files())
+
     def test_import_only_the_names_given(self):
         for name in ('a.xml', 'b.xml'):
             with open(os.path.join(self.server.root, name), 'wb') as f:
