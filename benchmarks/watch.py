@@ -310,7 +310,7 @@ class Harness:
                     wait_for_arrivals(noted, writer.landed)
                     # The partner takes the files, as the CDS does: the
                     # directory the watcher lists stays small.
-                    for name in os.listdir(root):
+                    for name in set(os.listdir(root)) & set(writer.landed):
                         os.remove(os.path.join(root, name))
                     if len(writer.landed) in (100, 1000,
                                               self.args.memory_files):
@@ -363,22 +363,25 @@ def main(argv=None):
         tools.remove('lftp')
         print('lftp is not installed: left out', file=sys.stderr)
     results = {}
-    with Harness(args) as harness:
-        if 'latency' in modes:
-            for delay in args.delay_ms or [0, 5]:
-                for tool in tools:
-                    key = f'{tool} {delay:g} ms'
-                    print(f'[{time.strftime("%H:%M:%S")}] {key}',
-                          file=sys.stderr, flush=True)
-                    results[key] = harness.latency(tool, delay)
-        if 'idle' in modes:
-            results['idle'] = harness.idle()
-        if 'memory' in modes:
-            results['memory'] = harness.memory()
-    print(table(results, args))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
+    try:
+        with Harness(args) as harness:
+            if 'latency' in modes:
+                for delay in args.delay_ms or [0, 5]:
+                    for tool in tools:
+                        key = f'{tool} {delay:g} ms'
+                        print(f'[{time.strftime("%H:%M:%S")}] {key}',
+                              file=sys.stderr, flush=True)
+                        results[key] = harness.latency(tool, delay)
+            if 'idle' in modes:
+                results['idle'] = harness.idle()
+            if 'memory' in modes:
+                results['memory'] = harness.memory()
+    finally:
+        # What was measured, also when a later part failed.
+        print(table(results, args))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(results, f, indent=2)
 
 
 def table(results, args):
