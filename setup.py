@@ -33,6 +33,7 @@ setup(
         'asyncssh',  # the sftp target
         'bcrypt',  # asyncssh: keys in OpenSSH's format with a passphrase
         'gocept.filestore',
+        'inotify_simple',  # --watch: files arriving in the spool's new/
         'nagiosplugin',  # cds-check
         'prometheus_client',  # --metrics-file
         'pyftpdlib >= 2.0',

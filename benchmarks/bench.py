@@ -272,13 +272,15 @@ class Server:
     # The folder the server's sessions start in, as they see it.
     directory = '/'
 
-    def __init__(self, processes, root, delay_ms, env, log_path):
+    def __init__(self, processes, root, delay_ms, env, log_path,
+                 arrivals=None):
         self.root = root
         self.password = env['CDS_BENCH_PASSWORD']
         self._log = open(log_path, 'w+')
         self._process = processes.start(
             [sys.executable, os.path.join(HERE, 'server.py'), '--root', root,
-             '--user', USER, '--delay-ms', str(delay_ms)],
+             '--user', USER, '--delay-ms', str(delay_ms)]
+            + (['--arrivals', arrivals] if arrivals else []),
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log, text=True)
         self._processes = processes

@@ -16,6 +16,11 @@ Usage (bench.py starts it; the password comes from $CDS_BENCH_PASSWORD)::
 - It counts its replies. Each line ``count`` written to its stdin is
   answered with ``count N SECONDS`` on stdout: the replies so far and
   the CPU time the server has used.
+- With ``--arrivals FILE`` it appends a line ``SECONDS NAME`` to FILE
+  the moment a file becomes visible, complete, under its final name: at
+  the rename onto it (zeit.cds) or at the end of a direct upload (lftp),
+  SECONDS from the wall clock (``time.time()``). Lock files and
+  zeit.cds's temporary names are left out.
 - It stops at the end of its stdin (``stop`` or a closed pipe), and on
   SIGTERM or SIGINT, without a traceback.
 """
@@ -77,6 +82,34 @@ class CountingHandler(pyftpdlib.handlers.FTPHandler):
             super().close_when_done()
 
 
+# Never "arrived": the CDS lock files and zeit.cds's temporary names.
+NOT_ARRIVALS = ('write', 'read')
+PARTIAL_PREFIX = '.cds-partial.'
+
+
+class ArrivalHandler(CountingHandler):
+    """Also writes a line to the file ``arrivals`` for every file that
+    becomes visible under its final name."""
+
+    arrivals = None
+
+    def _arrived(self, path):
+        name = os.path.basename(path)
+        if name in NOT_ARRIVALS or name.startswith(PARTIAL_PREFIX):
+            return
+        self.arrivals.write(f'{time.time():.6f} {name}\n')
+        self.arrivals.flush()
+
+    def ftp_RNTO(self, path):
+        renamed = super().ftp_RNTO(path)
+        if renamed is not None:
+            self._arrived(renamed[1])
+        return renamed
+
+    def on_file_received(self, file):
+        self._arrived(file)
+
+
 def report_on_request(handler, stdin, stdout):
     """Answer ``count`` lines from the harness; stop at ``stop`` or EOF."""
     for line in stdin:
@@ -94,6 +127,7 @@ def main(argv=None):
     parser.add_argument('--root', required=True)
     parser.add_argument('--user', required=True)
     parser.add_argument('--delay-ms', type=float, default=0.0)
+    parser.add_argument('--arrivals', metavar='FILE')
     args = parser.parse_args(argv)
     password = os.environ['CDS_BENCH_PASSWORD']
 
@@ -106,9 +140,11 @@ def main(argv=None):
 
     authorizer = pyftpdlib.authorizers.DummyAuthorizer()
     authorizer.add_user(args.user, password, args.root, perm=PERMISSIONS)
-    handler = type('BenchHandler', (CountingHandler,), {
+    handler = type('BenchHandler', (
+        ArrivalHandler if args.arrivals else CountingHandler,), {
         'authorizer': authorizer,
         'delay': args.delay_ms / 1000.0,
+        'arrivals': args.arrivals and open(args.arrivals, 'a'),
     })
     server = pyftpdlib.servers.FTPServer(('127.0.0.1', 0), handler)
     print(f'port {server.address[1]}', flush=True)

@@ -40,10 +40,13 @@ exit codes:
        file that could not be transferred (the others were)
   2    a usage or configuration error (one line on stderr)
   75   backed off: the CDS is locked by another party, or another run
-       works on the spool; try again later
+       (or a watcher) works on the spool; try again later
   130  stopped by SIGINT (Ctrl-C) between two files, the CDS lock
        released
   143  stopped by SIGTERM, likewise
+With --watch: 0 after SIGTERM or SIGINT (the file in flight finished, the
+CDS lock released), 2 for a usage or configuration error; everything else
+is waited out.
 """
 
 DIRECTIONS = {
@@ -104,7 +107,8 @@ def parser(direction):
 # How --help shows the value of an option, where its field does not say.
 METAVARS = {'spool': 'DIR', 'dir': 'DIR', 'protocol': 'NAME',
             'connections': 'N', 'break-lock-older-than': 'SECONDS',
-            'warn-lock-older-than': 'SECONDS', 'timeout': 'SECONDS'}
+            'warn-lock-older-than': 'SECONDS', 'timeout': 'SECONDS',
+            'interval': 'SECONDS', 'keepalive': 'SECONDS'}
 
 
 def _metavar(key):
@@ -202,20 +206,22 @@ def transfer_for(direction, settings):
 
 
 def report(error, quiet, warn_lock_older_than):
-    """Log why the run ended with ``error``. A back-off is routine: a
-    WARNING, and nothing at all with -q (cron mails only what needs a
-    person), unless the other party's lock is older than
-    ``warn_lock_older_than`` seconds: then it may be forgotten, an ERROR."""
+    """Log why the run ended with ``error`` (see ``verdict``)."""
+    log.log(*verdict(error, quiet, warn_lock_older_than))
+
+
+def verdict(error, quiet, warn_lock_older_than):
+    """How to tell that a run ended with ``error``, as (level, text). A
+    back-off is routine: a WARNING, and only INFO with -q (cron mails
+    only what needs a person), unless the other party's lock is older
+    than ``warn_lock_older_than`` seconds: then it may be forgotten, an
+    ERROR."""
     if error.exit_code != BACK_OFF:
-        log.error('%s', error)
-        return
+        return logging.ERROR, str(error)
     age = getattr(error, 'lock_age', None)
     if age is not None and age > warn_lock_older_than:
-        log.error('%s; it is %d seconds old', error, age)
-    elif quiet:
-        log.info('%s', error)
-    else:
-        log.warning('%s', error)
+        return logging.ERROR, f'{error}; it is {int(age)} seconds old'
+    return (logging.INFO if quiet else logging.WARNING), str(error)
 
 
 def usage_error(direction, error):
@@ -230,24 +236,53 @@ def run(direction, argv=None):
     args = parser(direction).parse_args(argv)
     try:
         settings = settings_from(args)
+        if settings.watch and args.dry_run:
+            raise SettingsError('--dry-run and --watch exclude each other')
         set_up_logging(args, settings.logfile)
     except SettingsError as e:
         return usage_error(direction, e)
+    if settings.watch:
+        return watch(direction, args, settings)
     started, clock = time.time(), time.monotonic()
     with shutdown.graceful():
         code, summary, reason = transfer_once(direction, args, settings)
-        if not args.dry_run and (settings.status_file
-                                 or settings.metrics_file):
+        if not args.dry_run:
             # Still within graceful(): a SIGTERM ends the process only
             # once the run has told how it ended.
-            code = monitor(settings, status.Outcome(
-                direction=direction, connection=connection_label(settings),
-                started=started, ended=time.time(),
-                duration=time.monotonic() - clock, exit_code=code,
-                reason=reason, files=summary.files, bytes=summary.bytes,
-                failures=summary.failures,
-                backlog=_backlog(settings.spool)))
+            code = monitor(settings, direction, code, summary, reason,
+                           started, time.monotonic() - clock)
     return code
+
+
+def watch(direction, args, settings):
+    """Watch (``zeit.cds.run.watch``) until SIGTERM or SIGINT; returns
+    the exit code: 0, or 2 for a configuration error."""
+    # Imported here: a run from cron does without inotify.
+    from zeit.cds.run.systemd import Notifier
+    from zeit.cds.run.watch import Watch
+    try:
+        transfer = transfer_for(direction, settings)
+    except SettingsError as e:
+        return usage_error(direction, e)
+    except CDSError as e:
+        report(e, args.quiet, settings.warn_lock_older_than)
+        return e.exit_code
+
+    def told(code, summary, reason, started, duration):
+        monitor(settings, direction, code, summary, reason, started,
+                duration)
+
+    watcher = Watch(
+        transfer, interval=settings.interval, keepalive=settings.keepalive,
+        verdict=lambda error: verdict(error, args.quiet,
+                                      settings.warn_lock_older_than),
+        notifier=Notifier(), told=told)
+    with shutdown.graceful(redeliver=False):
+        try:
+            watcher.serve()
+        except SettingsError as e:
+            return usage_error(direction, e)
+    return 0
 
 
 def transfer_once(direction, args, settings):
@@ -297,11 +332,22 @@ def _backlog(spool):
         return None
 
 
-def monitor(settings, outcome):
-    """Write the status and metrics files asked for; returns the exit
-    code, FAILURE instead of 0 when they cannot be written (monitoring
-    that silently stands still would tell of a success forever)."""
-    code = outcome.exit_code
+def monitor(settings, direction, code, summary, reason, started, duration):
+    """Write the status and metrics files asked for, of a run (or a
+    watcher's burst) of ``direction`` that began at ``started`` (seconds
+    since the epoch), took ``duration`` seconds and ended with the exit
+    ``code``, its Summary, and the ``reason`` it did not end well (None
+    when it did); returns the exit code, FAILURE instead of 0 when they
+    cannot be written (monitoring that silently stands still would tell
+    of a success forever)."""
+    if not (settings.status_file or settings.metrics_file):
+        return code
+    outcome = status.Outcome(
+        direction=direction, connection=connection_label(settings),
+        started=started, ended=time.time(), duration=duration,
+        exit_code=code, reason=reason, files=summary.files,
+        bytes=summary.bytes, failures=summary.failures,
+        backlog=_backlog(settings.spool))
     try:
         if settings.status_file:
             status.write(for_direction(settings.status_file, outcome),

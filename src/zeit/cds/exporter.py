@@ -25,7 +25,6 @@ from zeit.cds.interfaces import NotARegularFile
 from zeit.cds.interfaces import TransferError
 from zeit.cds.run.parallel import batches
 from zeit.cds.run.parallel import run_batches
-from zeit.cds.run.transfer import Run
 from zeit.cds.run.transfer import Transfer
 
 log = logging.getLogger(__name__)
@@ -35,27 +34,34 @@ log = logging.getLogger(__name__)
 @zope.interface.implementer(IExporter)
 class Exporter(Transfer):
 
-    def run(self):
-        with Run(self, names.WRITE_LOCK, 'upload_dir') as run:
-            waiting = self.spool.waiting()
-            run.start(waiting)
-            for name in self.spool.strays():
-                run.failed(name, NotARegularFile(names.shown(name)))
-            # Names noted as about to be renamed, across attempts.
-            noted = set(self.spool.published())
-            # Before the finishing, which takes the finished out of noted.
-            fresh = [name for name in waiting if name not in noted]
-            for name in sorted(noted):
-                run.attempt(self._finish, run, self.target, name, noted)
-            run_batches(
-                run, functools.partial(self._export, run, noted=noted),
-                batches(fresh, self.connections), self.connections)
-        return run.summary
+    lock_name = names.WRITE_LOCK
+    directory_label = 'upload_dir'
 
-    def plan(self):
-        with Run(self, names.WRITE_LOCK, 'upload_dir', dry_run=True):
-            return [name for name in self.spool.waiting()
-                    if delivery.refusal(name) is None]
+    def _work(self, run, only=None):
+        # Asked before new is listed: whatever it names is listed too.
+        only = only() if callable(only) else only
+        waiting = self.spool.waiting()
+        if only is not None:
+            # A watcher's burst: the files that arrived (also while the
+            # lock was being taken), not those that failed before (they
+            # wait for its next full scan).
+            waiting = [name for name in waiting if name in only]
+        run.start(waiting)
+        for name in self.spool.strays() if only is None else ():
+            run.failed(name, NotARegularFile(names.shown(name)))
+        # Names noted as about to be renamed, across attempts.
+        noted = set(self.spool.published())
+        # Before the finishing, which takes the finished out of noted.
+        fresh = [name for name in waiting if name not in noted]
+        for name in sorted(noted):
+            run.attempt(self._finish, run, self.target, name, noted)
+        run_batches(
+            run, functools.partial(self._export, run, noted=noted),
+            batches(fresh, self.connections), self.connections)
+
+    def _planned(self):
+        return [name for name in self.spool.waiting()
+                if delivery.refusal(name) is None]
 
     def _export(self, run, target, batch, noted):
         # An attempt before this one may have got some of the batch as far

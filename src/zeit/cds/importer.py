@@ -23,7 +23,6 @@ from zeit.cds.interfaces import RemoteNameError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.run.parallel import batches
 from zeit.cds.run.parallel import run_batches
-from zeit.cds.run.transfer import Run
 from zeit.cds.run.transfer import Transfer
 
 log = logging.getLogger(__name__)
@@ -33,26 +32,28 @@ log = logging.getLogger(__name__)
 @zope.interface.implementer(IImporter)
 class Importer(Transfer):
 
-    def run(self):
-        with Run(self, names.READ_LOCK, 'download_dir') as run:
-            offered = run.attempt(self.target.names)
-            delivered = self._finish_interrupted(run, offered)
-            offered = [name for name in _candidates(offered)
-                       if name not in delivered]
-            run.start([name for name in offered
-                       if names.is_plain_file_name(name)])
-            # Delivered in this run, not yet removed from the CDS: an
-            # attempt after a reconnect only removes these.
-            pending = set()
-            run_batches(
-                run, functools.partial(self._import, run, pending=pending),
-                batches(offered, self.connections), self.connections)
-        return run.summary
+    lock_name = names.READ_LOCK
+    directory_label = 'download_dir'
 
-    def plan(self):
-        with Run(self, names.READ_LOCK, 'download_dir', dry_run=True):
-            return [name for name in _candidates(self.target.names())
-                    if names.is_plain_file_name(name)]
+    def _work(self, run, only=None):
+        only = only() if callable(only) else only
+        offered = run.attempt(self.target.names)
+        delivered = self._finish_interrupted(run, offered)
+        offered = [name for name in candidates(offered)
+                   if name not in delivered
+                   and (only is None or name in only)]
+        run.start([name for name in offered
+                   if names.is_plain_file_name(name)])
+        # Delivered in this run, not yet removed from the CDS: an
+        # attempt after a reconnect only removes these.
+        pending = set()
+        run_batches(
+            run, functools.partial(self._import, run, pending=pending),
+            batches(offered, self.connections), self.connections)
+
+    def _planned(self):
+        return [name for name in candidates(self.target.names())
+                if names.is_plain_file_name(name)]
 
     def _finish_interrupted(self, run, offered):
         """Remove what earlier runs delivered but left on the CDS; returns
@@ -146,7 +147,7 @@ class Importer(Transfer):
         pending.difference_update(removed)
 
 
-def _candidates(offered):
+def candidates(offered):
     """The names worth a look: neither the directory's own entries nor
     lock files nor uploads in progress."""
     return [name for name in offered

@@ -429,6 +429,26 @@ class ICommandLineSettings(zope.interface.Interface):
         'other party is older than this many seconds: then it is an '
         'ERROR.')
 
+    watch = zope.schema.Bool(
+        title='Watch', required=False, default=False,
+        description='Run on, as a service: export each file as it lands '
+        'in new/ (inotify), or import what the CDS offers every '
+        '--interval seconds; transient trouble is waited out. SIGTERM '
+        'ends it with exit code 0.')
+
+    interval = zope.schema.Int(
+        title='Interval', min=1, required=False,
+        description='With --watch: seconds between two listings of the '
+        'CDS (import; default 10), or between two full scans of new/ '
+        'besides inotify, when files that failed are tried again '
+        '(export; default 60).')
+
+    keepalive = zope.schema.Int(
+        title='Keepalive', min=1, required=False, default=60,
+        description='With --watch: list the CDS directory after this many '
+        'idle seconds, so that the server does not close the connection; '
+        'below its idle timeout.')
+
     zcml = zope.configuration.fields.Path(
         title='ZCML', required=False,
         description="A site's ZCML declaring connections.")
@@ -470,6 +490,16 @@ class ITransfer(zope.interface.Interface):
         Raises a CDSError when the run as a whole fails (no connection,
         the CDS is locked by somebody else, ...). Files that fail on
         their own are counted in the summary and the run goes on.
+        """
+
+    def burst(only=None):
+        """One run within a watch (``zeit.cds.run.watch``), which holds
+        the spool and keeps the target connected: only the CDS lock is
+        taken, and released at the end. ``only`` (names, or a callable
+        that returns them once the lock is taken), when given, limits it
+        to those of them that are there; an export then leaves out the
+        other files of ``new`` and does not report its strays.
+        Returns an ISummary and raises as ``run`` does.
         """
 
     def plan():

@@ -34,13 +34,14 @@ class FTPServerThread(zeit.cds.server.EmbeddedServer):
     test user.
 
     ``handler`` may be a subclass of pyftpdlib's FTPHandler that
-    misbehaves on purpose.
+    misbehaves on purpose. ``port`` may be given to start a server again
+    where a stopped one listened.
     """
 
     def __init__(self, root, handler=pyftpdlib.handlers.FTPHandler,
-                 user=USER, password=PASSWORD):
+                 user=USER, password=PASSWORD, port=0):
         # No pause after a failed login: tests fail logins on purpose.
-        super().__init__(root, user, password, handler=handler,
+        super().__init__(root, user, password, handler=handler, port=port,
                          auth_failed_timeout=0)
 
 

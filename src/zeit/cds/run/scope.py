@@ -1,6 +1,10 @@
 """The scope of a run's CDS lock: the spool held, the target connected,
 the lock file taken; and all of it given back on the way out, also after
-the connection was lost for good."""
+the connection was lost for good.
+
+A watcher (``zeit.cds.run.watch``) holds the spool and the connection
+for its whole life, and each of its runs only the lock.
+"""
 import contextlib
 import logging
 
@@ -11,15 +15,22 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def lock_scope(spool, lock, reconnect, directory_label, *, dry_run=False):
+def lock_scope(spool, lock, reconnect, directory_label, *, dry_run=False,
+               held=False):
     """Within the block the spool is held, the target of ``lock`` (a
     RemoteLock) is connected and the lock is ours; ``reconnect`` (a
     ReconnectPolicy) takes the lock again whenever it reconnects that
     target. ``directory_label`` names the remote directory in the log.
 
     A dry run only connects and checks the locks as the run would
-    (RemoteLock.check): it holds no lock and writes nothing.
+    (RemoteLock.check): it holds no lock and writes nothing. Where the
+    spool is ``held`` and the target connected already (by a watcher),
+    only the lock is taken.
     """
+    if held:
+        with locked(lock, reconnect):
+            yield
+        return
     with contextlib.ExitStack() as stack:
         if not dry_run:
             stack.enter_context(spool.locked())
@@ -33,10 +44,12 @@ def lock_scope(spool, lock, reconnect, directory_label, *, dry_run=False):
 
 
 @contextlib.contextmanager
-def connected(target, directory_label):
-    """Within the block ``target`` is connected."""
-    log.info('Connecting to CDS FTP server (%s, %s %s)',
-             target.description, directory_label, target.directory)
+def connected(target, directory_label, *, announce=True):
+    """Within the block ``target`` is connected. Without ``announce`` the
+    attempt is logged at DEBUG only (a watcher trying again and again)."""
+    log.log(logging.INFO if announce else logging.DEBUG,
+            'Connecting to CDS FTP server (%s, %s %s)',
+            target.description, directory_label, target.directory)
     target.connect()
     try:
         yield

@@ -3,7 +3,9 @@
 A signal only asks the run to stop before its next file, so that no
 transfer is cut in the middle and the CDS lock is released. Once the run
 has ended, the signal is delivered again to whoever would have received
-it, so a process that would have ended still ends the same way.
+it, so a process that would have ended still ends the same way; a
+watcher (``zeit.cds.run.watch``), for which a stop is the normal end,
+asks for that not to happen, and to be woken from its waits.
 """
 import contextlib
 import signal
@@ -16,6 +18,8 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _DEFAULTS = (signal.SIG_DFL, signal.default_int_handler)
 
 _received = []
+# Called by the handler besides: what wakes a waiting watcher.
+_wakers = []
 
 
 def check():
@@ -25,13 +29,33 @@ def check():
         raise Interrupted(f'Stopped by {name}', signum=_received[0])
 
 
+def requested():
+    """Whether a stop was asked for."""
+    return bool(_received)
+
+
 def _ask_to_stop(signum, frame):
     _received.append(signum)
+    for wake in _wakers:
+        wake()
 
 
 @contextlib.contextmanager
-def graceful():
-    """Within the block, SIGTERM and SIGINT ask the run to stop."""
+def waking(wake):
+    """Within the block, a stop asked for also calls ``wake()`` (in the
+    signal handler: it must be quick and must not take locks)."""
+    _wakers.append(wake)
+    try:
+        yield
+    finally:
+        _wakers.remove(wake)
+
+
+@contextlib.contextmanager
+def graceful(redeliver=True):
+    """Within the block, SIGTERM and SIGINT ask the run to stop. Without
+    ``redeliver`` a signal received is done with when the block ends: the
+    process goes on, or ends as it chooses."""
     if threading.current_thread() is not threading.main_thread():
         # Only the main thread may handle signals.
         yield
@@ -46,5 +70,5 @@ def graceful():
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         received, _received[:] = _received[:], []
-        for signum in received[:1]:
+        for signum in received[:1] if redeliver else ():
             signal.raise_signal(signum)

@@ -21,10 +21,37 @@ class Transfer:
     connections = IConnectionSettings['connections'].default
     # The summary of the latest run, filled in as it goes.
     summary = None
+    # The CDS lock file of the direction, and what the log calls its
+    # remote directory; set by exporter and importer.
+    lock_name = None
+    directory_label = None
 
     def __init__(self, spool, target):
         self.spool = spool
         self.target = target
+
+    def run(self):
+        with Run(self) as run:
+            self._work(run)
+        return run.summary
+
+    def burst(self, only=None):
+        with Run(self, held=True) as run:
+            self._work(run, only)
+        return run.summary
+
+    def plan(self):
+        with Run(self, dry_run=True):
+            return self._planned()
+
+    def _work(self, run, only=None):
+        """Transfer within ``run``: what there is, or of ``only`` (names)
+        what is still there."""
+        raise NotImplementedError
+
+    def _planned(self):
+        """The names a run would transfer now; connected."""
+        raise NotImplementedError
 
 
 class Run:
@@ -37,24 +64,25 @@ class Run:
 
     A dry run only connects and checks the CDS locks (raising
     RemoteLocked as the run would): it holds no lock, writes nothing and
-    announces nothing.
+    announces nothing. A run within a watch finds the spool ``held`` and
+    the target connected by the watcher, and only takes the lock.
     """
 
-    def __init__(self, transfer, lock_name, directory_label, *,
-                 dry_run=False):
+    def __init__(self, transfer, *, dry_run=False, held=False):
         self.transfer = transfer
         self.spool = transfer.spool
         self.target = transfer.target
         self.lock = RemoteLock(
-            self.target, lock_name, self.spool,
+            self.target, transfer.lock_name, self.spool,
             break_older_than=transfer.break_lock_older_than)
         self.reconnect = ReconnectPolicy(transfer.reconnect_delays)
         self.report = Report(transfer)
         if not dry_run:
             # Kept where the caller finds it when the run raises too.
             transfer.summary = self.report.summary
-        self.directory_label = directory_label
+        self.directory_label = transfer.directory_label
         self.dry_run = dry_run
+        self.held = held
         self._scope = None
 
     @property
@@ -64,7 +92,7 @@ class Run:
     def __enter__(self):
         self._scope = lock_scope(
             self.spool, self.lock, self.reconnect, self.directory_label,
-            dry_run=self.dry_run)
+            dry_run=self.dry_run, held=self.held)
         self._scope.__enter__()
         return self
 

@@ -4,6 +4,7 @@ Unless a handler says otherwise, the troubles hit files whose name
 contains "b.xml".
 """
 import os
+import threading
 
 import pyftpdlib.filesystems
 import math
@@ -105,6 +106,14 @@ class PausingHandler(pyftpdlib.handlers.FTPHandler):
             type(self).paused.set()
             type(self).go.wait(timeout=30)
         return super().ftp_STOR(file, mode)
+
+
+def pausing(testcase):
+    """A PausingHandler class with Events of its own, ``paused`` and
+    ``go``; ``go`` is set when the test ends, so no server stays held."""
+    paused, go = threading.Event(), threading.Event()
+    testcase.addCleanup(go.set)
+    return type('Pausing', (PausingHandler,), {'paused': paused, 'go': go})
 
 
 class DropOnBHandler(pyftpdlib.handlers.FTPHandler):

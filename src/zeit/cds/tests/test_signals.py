@@ -5,11 +5,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 
 import zeit.cds.testing
 from zeit.cds import names
-from zeit.cds.tests.handlers import PausingHandler
+from zeit.cds.tests.handlers import pausing
 from zeit.cds.tests.test_components import SpoolTestCase
 
 FILES = {'a.xml': b'A' * 10, 'b.xml': b'B' * 20, 'c.xml': b'C' * 30}
@@ -22,11 +21,8 @@ class SignalTest(SpoolTestCase):
     def setUp(self):
         super().setUp()
         zeit.cds.testing.make_spool(self.store_dir, FILES)
-        self.paused = threading.Event()
-        self.go = threading.Event()
-        self.addCleanup(self.go.set)
-        handler = type('Pausing', (PausingHandler,),
-                       {'paused': self.paused, 'go': self.go})
+        handler = pausing(self)
+        self.paused, self.go = handler.paused, handler.go
         self.server = zeit.cds.testing.server_for(self, handler)
 
     def export_until_paused(self, *options):
