@@ -33,6 +33,7 @@ the control connection's TLS session.
 """
 import fcntl
 import glob
+import importlib.util
 import os
 import pwd
 import random
@@ -661,10 +662,10 @@ class TwistedFTPd(RealFTPServer):
 
     def unavailable(self):
         try:
-            import twisted.protocols.ftp  # noqa: F401
+            found = importlib.util.find_spec('twisted.protocols.ftp')
         except ImportError as e:
             return f'{self.name}: {e}'
-        return None
+        return None if found else f'{self.name}: twisted is not installed'
 
     def configure(self, uid, gid):
         password_file = write_file(self.own_file('password'), self.password)
