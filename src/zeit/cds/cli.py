@@ -255,11 +255,11 @@ def run(direction, argv=None):
 
 
 def watch(direction, args, settings):
-    """Watch (``zeit.cds.run.watch``) until SIGTERM or SIGINT; returns
+    """Watch (``zeit.cds.watch.watcher``) until SIGTERM or SIGINT; returns
     the exit code: 0, or 2 for a configuration error."""
     # Imported here: a run from cron does without inotify.
-    from zeit.cds.run.systemd import Notifier
-    from zeit.cds.run.watch import Watch
+    from zeit.cds.watch.systemd import Notifier
+    from zeit.cds.watch.watcher import Watch
     try:
         transfer = transfer_for(direction, settings)
     except SettingsError as e:

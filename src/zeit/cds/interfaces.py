@@ -493,7 +493,7 @@ class ITransfer(zope.interface.Interface):
         """
 
     def burst(only=None):
-        """One run within a watch (``zeit.cds.run.watch``), which holds
+        """One run within a watch (``zeit.cds.watch.watcher``), which holds
         the spool and keeps the target connected: only the CDS lock is
         taken, and released at the end. ``only`` (names, or a callable
         that returns them once the lock is taken), when given, limits it

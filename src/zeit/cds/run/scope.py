@@ -2,7 +2,7 @@
 the lock file taken; and all of it given back on the way out, also after
 the connection was lost for good.
 
-A watcher (``zeit.cds.run.watch``) holds the spool and the connection
+A watcher (``zeit.cds.watch.watcher``) holds the spool and the connection
 for its whole life, and each of its runs only the lock.
 """
 import contextlib

@@ -4,7 +4,7 @@ A signal only asks the run to stop before its next file, so that no
 transfer is cut in the middle and the CDS lock is released. Once the run
 has ended, the signal is delivered again to whoever would have received
 it, so a process that would have ended still ends the same way; a
-watcher (``zeit.cds.run.watch``), for which a stop is the normal end,
+watcher (``zeit.cds.watch.watcher``), for which a stop is the normal end,
 asks for that not to happen, and to be woken from its waits.
 """
 import contextlib

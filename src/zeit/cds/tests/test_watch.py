@@ -27,8 +27,8 @@ from zeit.cds.events import IFileFailed
 from zeit.cds.events import IFileImported
 from zeit.cds.exporter import Exporter
 from zeit.cds.importer import Importer
-from zeit.cds.run.systemd import Notifier
-from zeit.cds.run.watch import Watch
+from zeit.cds.watch.systemd import Notifier
+from zeit.cds.watch.watcher import Watch
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.handlers import pausing
 from zeit.cds.tests.test_components import SpoolTestCase

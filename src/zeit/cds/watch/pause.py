@@ -2,7 +2,7 @@
 
 A self-pipe: ``wake`` writes a byte, which any thread, and a signal
 handler, may do; ``wait`` polls it beside the sources it is given (such
-as the inotify descriptor of ``zeit.cds.run.arrivals``).
+as the inotify descriptor of ``zeit.cds.watch.arrivals``).
 """
 import os
 import select

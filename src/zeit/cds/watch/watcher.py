@@ -36,12 +36,12 @@ from zeit.cds.interfaces import Interrupted
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.names import is_plain_file_name
 from zeit.cds.run import shutdown
-from zeit.cds.run.arrivals import Arrivals
-from zeit.cds.run.pause import Pause
+from zeit.cds.watch.arrivals import Arrivals
+from zeit.cds.watch.pause import Pause
 from zeit.cds.run.report import Summary
 from zeit.cds.run.scope import connected
-from zeit.cds.run.systemd import Notifier
-from zeit.cds.run.trouble import Trouble
+from zeit.cds.watch.systemd import Notifier
+from zeit.cds.watch.trouble import Trouble
 
 log = logging.getLogger(__name__)
 
