@@ -45,22 +45,25 @@ def _told(error, message):
     return told
 
 
-def upload_all(target, files, before_publish=None):
+def upload_all(target, files, before_publish=None, refused=None):
     """Store each file of ``files`` on ``target``, atomically.
 
     ``files`` are (name, open) pairs, where ``open()`` opens the local file
     for reading in binary mode. ``before_publish``, when given, is called
     with the names that are complete on the target, before they get their
-    final names. Returns a dict: for each name its size in bytes, or the
-    CDSError (TransferError, LocalFileError) that kept it from arriving.
-    Raises ConnectionLost when the session breaks.
+    final names; ``refused``, when given, with those of them that did not
+    get it, before their temporary files are removed (so that a session
+    that breaks during the removal cannot leave them taken for renamed).
+    Returns a dict: for each name its size in bytes, or the CDSError
+    (TransferError, LocalFileError) that kept it from arriving. Raises
+    ConnectionLost when the session breaks.
     """
     results = {}
     stored = _stored(target, files, results)
     complete = _verified(target, stored, results)
     if complete and before_publish is not None:
         before_publish([name for name, size in complete])
-    _publish(target, complete, results)
+    _publish(target, complete, results, refused)
     return results
 
 
@@ -158,8 +161,9 @@ def _verified(target, stored, results):
     return complete
 
 
-def _publish(target, complete, results):
-    """Rename the complete uploads to their final names."""
+def _publish(target, complete, results, refused_names=None):
+    """Rename the complete uploads to their final names; tell
+    ``refused_names`` (see upload_all) those that did not get theirs."""
     if not complete:
         return
     with _told_as('Cannot upload files'):
@@ -171,24 +175,27 @@ def _publish(target, complete, results):
         if refusal is None:
             results[name] = size
             continue
-        # A server that never replaces a file (ProFTPD without
-        # AllowOverwrite) would refuse the next run's upload of the
-        # temporary name as well.
-        refused.append(names.partial_name(name))
         # Of the same kind: NoSuchFile tells finish_upload that an earlier
         # attempt renamed it already.
         results[name] = _told(
             refusal, f'Cannot upload file {names.shown(name)}')
-    _discard(target, refused)
+        if not isinstance(refusal, NoSuchFile):
+            refused.append(name)
+    if refused and refused_names is not None:
+        refused_names(refused)
+    # A server that never replaces a file (ProFTPD without AllowOverwrite)
+    # would refuse the next run's upload of the temporary name as well.
+    _discard(target, [names.partial_name(name) for name in refused])
 
 
-def finish_upload(target, name, size):
+def finish_upload(target, name, size, refused=None):
     """Give a complete upload of ``name`` that an interrupted run left
     under its temporary name its final name.
 
     Returns False when there is no such upload: it was renamed already.
     Raises TransferError when the temporary file does not have ``size``
-    bytes (it is removed then), or cannot be renamed.
+    bytes (it is removed then), or cannot be renamed; ``refused`` (see
+    upload_all) hears of it first.
     """
     partial = names.partial_name(name)
     message = f'Cannot finish uploading {names.shown(name)}'
@@ -199,11 +206,13 @@ def finish_upload(target, name, size):
         if isinstance(actual, TransferError):
             raise actual
     if actual is not None and actual != size:
+        if refused is not None:
+            refused([name])
         _discard(target, [partial])
         raise TransferError(
             f'{message}: the server has {actual} of {size} bytes')
     results = {}
-    _publish(target, [(name, size)], results)
+    _publish(target, [(name, size)], results, refused)
     if isinstance(results[name], NoSuchFile):
         # Where sizes cannot tell (no SIZE), the rename does: renamed
         # already.

@@ -66,9 +66,11 @@ class Exporter(Transfer):
     def _export(self, run, target, batch, noted):
         # An attempt before this one may have got some of the batch as far
         # as their renaming; those must not be uploaded a second time.
-        for name in [name for name in batch if name in noted]:
-            self._finish(run, target, name, noted)
+        finishing = [name for name in batch if name in noted]
+        # Before the finishing, which takes the finished out of noted.
         batch = [name for name in batch if name not in noted]
+        for name in finishing:
+            self._finish(run, target, name, noted)
 
         def note(publishing):
             for name in publishing:
@@ -77,15 +79,15 @@ class Exporter(Transfer):
 
         results = delivery.upload_all(
             target, [(name, functools.partial(self.spool.open, name))
-             for name in batch], before_publish=note)
+             for name in batch], before_publish=note,
+            refused=functools.partial(self._unpublished, noted=noted))
         for name in batch:
             result = results[name]
             if isinstance(result, CDSError):
                 if name in noted:
-                    # Refused: the file is not on the CDS, and the next
-                    # run must upload it again.
-                    self.spool.unpublished(name)
-                    noted.discard(name)
+                    # The file is not on the CDS, and the next run must
+                    # upload it again.
+                    self._unpublished([name], noted)
                 run.failed(name, result)
                 continue
             log.info('Uploaded file %s', names.shown(name))
@@ -97,12 +99,13 @@ class Exporter(Transfer):
         try:
             with self.spool.open(name) as f:
                 size = os.fstat(f.fileno()).st_size
-            renamed_now = delivery.finish_upload(target, name, size)
+            renamed_now = delivery.finish_upload(
+                target, name, size,
+                refused=functools.partial(self._unpublished, noted=noted))
         except TransferError as e:
             # The temporary upload is not what it was; start afresh.
             log.warning('%s; uploading it again', e)
-            self.spool.unpublished(name)
-            noted.discard(name)
+            self._unpublished([name], noted)
             self._export(run, target, [name], noted)
             return
         except LocalFileError as e:
@@ -115,6 +118,13 @@ class Exporter(Transfer):
             log.warning('File %s was uploaded by an interrupted run; not '
                         'uploading it again', names.shown(name))
         self._exported(run, name, size, noted)
+
+    def _unpublished(self, refused, noted):
+        """Take ``refused`` out of the export journal: not renamed, they
+        are to be uploaded again (and never taken for renamed)."""
+        for name in refused:
+            self.spool.unpublished(name)
+            noted.discard(name)
 
     def _exported(self, run, name, size, noted):
         moved = self.spool.mark_exported(name)

@@ -16,9 +16,11 @@ import contextlib
 import logging
 import time
 
+from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import NoAnswer
+from zeit.cds.interfaces import RemoteDirectoryError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class ReconnectPolicy:
             log.warning('%s; reconnecting in %s seconds', reason, delay)
             time.sleep(delay)
             try:
-                target.connect()
+                _connect_again(target)
                 if target in self._restore:
                     self._restore[target]()
                 return
@@ -106,3 +108,13 @@ class ReconnectPolicy:
         self._given_up.add(target)
         self._silenced = f'{reason}; gave up waiting for the server'
         raise NoAnswer(self._silenced) from reason
+
+
+def _connect_again(target):
+    """Connect ``target`` again. A server that refuses the login or the
+    directory now (a full server's "421 Too many connections", a password
+    changed meanwhile) fails the attempt, as one that is away does."""
+    try:
+        target.connect()
+    except (AuthenticationError, RemoteDirectoryError) as e:
+        raise ConnectionLost(str(e), e.reason) from e

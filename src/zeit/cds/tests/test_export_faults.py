@@ -2,6 +2,8 @@
 delivered, never lost, never partial under its final name."""
 import os
 
+import pyftpdlib.handlers
+
 import zeit.cds.main
 import zeit.cds.testing
 from zeit.cds import names
@@ -18,6 +20,61 @@ from zeit.cds.tests.test_components import ExportTestCase
 from zeit.cds.tests.test_components import ftp_target
 
 FILES = {'a.xml': b'A' * 100, 'b.xml': b'B' * 200_000, 'c.xml': b'C' * 300}
+
+
+class RefuseRenameDropAtCleanupHandler(pyftpdlib.handlers.FTPHandler):
+    """Refuses to rename anything to b.xml; removes the temporary upload
+    it is asked to, but hangs up before its reply, once."""
+
+    dropped = False
+
+    def ftp_RNTO(self, path):
+        if path.endswith('/b.xml'):
+            self.respond('553 Rename refused.')
+            return None
+        return super().ftp_RNTO(path)
+
+    def ftp_DELE(self, path):
+        if names.PARTIAL_PREFIX in path and not type(self).dropped:
+            type(self).dropped = True
+            os.remove(path)
+            self.close()
+            return None
+        return super().ftp_DELE(path)
+
+
+class DropAfterRenameHandler(pyftpdlib.handlers.FTPHandler):
+    """Renames the upload of b.xml, but hangs up before its reply, once."""
+
+    dropped = False
+
+    def ftp_RNTO(self, path):
+        if path.endswith('/b.xml') and not type(self).dropped:
+            type(self).dropped = True
+            os.rename(self._rnfr, path)
+            self.close()
+            return None
+        return super().ftp_RNTO(path)
+
+
+class FullAfterDropHandler(pyftpdlib.handlers.FTPHandler):
+    """Hangs up at the upload of b.xml; from then on it refuses every
+    login as a full server does."""
+
+    dropped = False
+
+    def ftp_STOR(self, file, mode='w'):
+        if 'b.xml' in file and not type(self).dropped:
+            type(self).dropped = True
+            self.close()
+            return None
+        return super().ftp_STOR(file, mode)
+
+    def ftp_PASS(self, line):
+        if type(self).dropped:
+            self.respond('421 Too many connections, try later.')
+            return None
+        return super().ftp_PASS(line)
 
 
 class ExportFaultTest(ExportTestCase):
@@ -60,6 +117,38 @@ class ExportFaultTest(ExportTestCase):
         self.assertRegex(self.log.getvalue(),
                          r'\nCannot upload file b.xml: .*; reconnecting in 0 '
                          r'seconds\n')
+
+    def test_refused_rename_whose_cleanup_broke_off_stays_waiting(self):
+        # The temporary upload is gone, but its removal was never
+        # confirmed: the file must not be taken for renamed.
+        server = zeit.cds.testing.server_for(
+            self, type('Handler', (RefuseRenameDropAtCleanupHandler,), {}))
+        summary = self.export(server)
+        self.assertDelivered(server, ['a.xml', 'c.xml'])
+        self.assertEqual((2, 1), (summary.files, summary.failures))
+        self.assertIn('Cannot upload file b.xml: 553 Rename refused.',
+                      self.log.getvalue())
+
+    def test_rename_whose_reply_was_lost_counts_once(self):
+        server = zeit.cds.testing.server_for(
+            self, type('Handler', (DropAfterRenameHandler,), {}))
+        summary = self.export(server)
+        self.assertDelivered(server, list(FILES))
+        self.assertEqual((3, 0), (summary.files, summary.failures))
+        self.assertNotIn('Cannot read file', self.log.getvalue())
+
+    def test_login_refused_on_reconnect_ends_the_run_cleanly(self):
+        server = zeit.cds.testing.server_for(
+            self, type('Handler', (FullAfterDropHandler,), {}))
+        with self.assertRaises(ConnectionLost) as raised:
+            self.export(server)
+        self.assertIn('421 Too many connections', str(raised.exception))
+        self.assertIn('gave up after 3 attempts to reconnect',
+                      str(raised.exception))
+        # The lock it could not remove (no login) is left, for the next
+        # run of ours to take over; b.xml and c.xml wait.
+        os.remove(os.path.join(server.root, names.WRITE_LOCK))
+        self.assertDelivered(server, ['a.xml'])
 
     def test_server_gone_for_good_ends_the_run(self):
         server = zeit.cds.testing.server_for(self, GoneHandler)

@@ -16,6 +16,8 @@ import logging
 
 import inotify_simple
 
+from zeit.cds.interfaces import SettingsError
+
 log = logging.getLogger(__name__)
 
 flags = inotify_simple.flags
@@ -30,7 +32,12 @@ class Arrivals:
 
     def __init__(self, path):
         self.path = path
-        self._inotify = inotify_simple.INotify(nonblocking=True)
+        try:
+            self._inotify = inotify_simple.INotify(nonblocking=True)
+        except OSError as e:
+            # Such as EMFILE: fs.inotify.max_user_instances used up.
+            raise SettingsError(
+                f'Cannot watch {path}: inotify: {e.strerror or e}') from e
         self._watch = None
         self.arm()
 

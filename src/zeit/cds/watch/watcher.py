@@ -33,6 +33,7 @@ from zeit.cds.interfaces import CDSError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import IExporter
 from zeit.cds.interfaces import Interrupted
+from zeit.cds.interfaces import LocalFileError
 from zeit.cds.interfaces import SettingsError
 from zeit.cds.names import is_plain_file_name
 from zeit.cds.run import shutdown
@@ -198,7 +199,13 @@ class Watch:
             self._full_due = False
 
     def _arrived(self):
-        if not self.side.due(self.pending):
+        try:
+            due = self.side.due(self.pending)
+        except LocalFileError:
+            # new/ cannot be listed right now: the full scan tells why.
+            self._full_due = True
+            return
+        if not due:
             # Gone already, with the burst that was running when they
             # arrived, or taken away by somebody else.
             self.pending.clear()
