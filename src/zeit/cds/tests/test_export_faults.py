@@ -57,18 +57,9 @@ class DropAfterRenameHandler(pyftpdlib.handlers.FTPHandler):
         return super().ftp_RNTO(path)
 
 
-class FullAfterDropHandler(pyftpdlib.handlers.FTPHandler):
+class FullAfterDropHandler(DropControlOnceHandler):
     """Hangs up at the upload of b.xml; from then on it refuses every
     login as a full server does."""
-
-    dropped = False
-
-    def ftp_STOR(self, file, mode='w'):
-        if 'b.xml' in file and not type(self).dropped:
-            type(self).dropped = True
-            self.close()
-            return None
-        return super().ftp_STOR(file, mode)
 
     def ftp_PASS(self, line):
         if type(self).dropped:
