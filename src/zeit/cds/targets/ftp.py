@@ -120,6 +120,8 @@ class FTPTarget:
         self._habits = Habits()
         # The identities of the files of the last MLSD listing.
         self._listed = {}
+        # The names of the last NLST listing that SIZE found to be files.
+        self._files = frozenset()
         self.progress = None
         # Names this connection in debug lines; its twins count on.
         self.label = '1'
@@ -240,9 +242,15 @@ class FTPTarget:
         """NLST's ``listed`` without the names SIZE refuses with 550: NLST
         lists folders too, and SIZE tells no folder's size (nor the size
         of a file removed since). Names that are no plain file names are
-        not asked for; they stay, for the importer to refuse."""
+        not asked for; they stay, for the importer to refuse. Nor are the
+        files of the last listing: a run lists twice for its lock, and a
+        watcher again and again."""
         sizes = self.sizes([name for name in listed
-                            if names.is_plain_file_name(name)])
+                            if name not in self._files
+                            and names.is_plain_file_name(name)])
+        self._files = frozenset(
+            name for name in listed if name in self._files
+            or isinstance(sizes.get(name), int))
         return [name for name in listed
                 if not isinstance(sizes.get(name), NoSuchFile)]
 

@@ -83,6 +83,32 @@ class ListingTest(FTPTargetTestCase):
                          target.names())
         self.assertFalse(target._habits.mlsd)
 
+    def test_nlst_asks_sizes_only_of_names_new_to_it(self):
+        handler = type('Handler', (SizeNotingHandler,), {'asked': []})
+        server = zeit.cds.testing.server_for(self, handler)
+        self.make_remote(server.root)
+        target = self.connected(server)
+        target.names()
+        self.assertEqual(['a.xml', 'b.xml', 'folder', 'mit Leerzeichen ü.xml'],
+                         sorted(handler.asked))
+        handler.asked.clear()
+        with open(os.path.join(server.root, 'c.xml'), 'wb') as f:
+            f.write(b'c')
+        self.assertEqual(['a.xml', 'b.xml', 'c.xml', 'mit Leerzeichen ü.xml'],
+                         target.names())
+        # The folder again (it is no file), and the new file.
+        self.assertEqual(['c.xml', 'folder'], sorted(handler.asked))
+
+
+class SizeNotingHandler(NoMLSDHandler):
+    """Notes the names it is asked the size of (in ``asked``)."""
+
+    asked = None
+
+    def ftp_SIZE(self, path):
+        type(self).asked.append(os.path.basename(path))
+        return super().ftp_SIZE(path)
+
 
 class IdentityTest(FTPTargetTestCase):
 
