@@ -166,6 +166,17 @@ class IRemoteTarget(zope.interface.Interface):
         server without MLSD lists folders too; a SIZE refused with 550
         tells them, where the server has SIZE.)"""
 
+    def present(names):
+        """Which of ``names`` are plain files in the directory, as a dict:
+        name -> when it was last changed (an aware datetime in UTC, as
+        ``modified`` tells it), or None where the answer did not tell it
+        (then ask ``modified``).
+
+        It answers as ``names`` would for those names, at a cost that
+        does not grow with the directory: the lock looks for its two
+        files this way at every run.
+        """
+
     def store(name, fileobj):
         """Write the content of the binary file ``fileobj`` under ``name``,
         replacing a file of that name.
@@ -501,6 +512,11 @@ class ITransfer(zope.interface.Interface):
         other files of ``new`` and does not report its strays.
         Returns an ISummary and raises as ``run`` does.
         """
+
+    def rest():
+        """Close the connections beside the target's own that ``burst``
+        keeps open for the next burst (see ``connections``); the watch
+        calls it when it goes idle. Harmless when there are none."""
 
     def plan():
         """The names ``run`` would transfer now, in order.

@@ -126,7 +126,7 @@ class RemoteLock:
     None) lets a run remove any lock older than that, whoever holds it,
     but only by an age measured against a server clock a run checked.
 
-    Of the target's methods it calls names, read, create, remove_all and
+    Of the target's methods it calls present, read, create, remove_all and
     modified; ServerNotes keeps what it learns in the spool.
     """
 
@@ -154,7 +154,7 @@ class RemoteLock:
         removed before the error is raised; when even that fails, the
         notes keep it for the next run to take over.
         """
-        self._clear_way(self.target.names())
+        self._clear_way(self.target.present(names.LOCKS))
         content = self.owner.dumps()
         # Noted before the store: whatever becomes of it (even the end of
         # this process), a later run knows what it may find. Only a crash
@@ -185,12 +185,12 @@ class RemoteLock:
         # Where a file cannot be created exclusively (FTP), and for the
         # other lock's name in any case: look again, so that of two
         # parties racing for the lock at most one goes on.
-        present = self.target.names()
+        present = self.target.present(names.LOCKS)
         ours = self.target.read(self.name) == content
         others = [lock for lock in names.LOCKS
                   if lock != self.name and lock in present]
         if ours and not others:
-            self._learn_clock(before, after)
+            self._learn_clock(before, after, present.get(self.name))
         # Stored: from now on its content tells whose it is.
         del self.notes.locks[self.name]
         self.notes.save()
@@ -206,7 +206,7 @@ class RemoteLock:
             self._may_be_left(failure)
             return
         try:
-            if self.name in self.target.names():
+            if self.name in self.target.present([self.name]):
                 if _part_of(sent, self._content(self.name)):
                     _remove(self.target, self.name)
         except CDSError as e:
@@ -235,9 +235,11 @@ class RemoteLock:
         return sent is not None and _part_of(sent, content)
 
     def _clear_way(self, present):
+        """Clear the way of the lock files ``present`` (name -> time, as
+        the target's ``present`` tells)."""
         for lock in names.LOCKS:
             if lock in present:
-                self._clear(lock)
+                self._clear(lock, present[lock])
             else:
                 # Nothing there: no store of ours left anything.
                 self.notes.locks.pop(lock, None)
@@ -246,15 +248,15 @@ class RemoteLock:
         """Raise RemoteLocked when ``acquire`` would, and say (at INFO)
         which lock files it would remove; reading only: nothing is
         removed, stored or noted (as for a dry run)."""
-        present = self.target.names()
+        present = self.target.present(names.LOCKS)
         for lock in names.LOCKS:
             if lock in present:
-                verdict = self._judge(lock)
+                verdict = self._judge(lock, present[lock])
                 if verdict is not None:
                     log.info('Would %s %s', *verdict)
 
-    def _clear(self, lock):
-        verdict = self._judge(lock)
+    def _clear(self, lock, stamp):
+        verdict = self._judge(lock, stamp)
         if verdict is not None:
             action, what = verdict
             log.warning('%s %s', DOING[action], what)
@@ -262,8 +264,9 @@ class RemoteLock:
             # Gone: nothing of a store of ours is left there.
             self.notes.locks.pop(lock, None)
 
-    def _judge(self, lock):
-        """What to do about the lock file ``lock``, as (action, what):
+    def _judge(self, lock, stamp):
+        """What to do about the lock file ``lock``, last changed at
+        ``stamp`` (None: unknown yet), as (action, what):
         an action of DOING, and which lock, whose, for a log line; None
         when it is this process's own. Raises RemoteLocked when it holds.
         Reads only."""
@@ -279,7 +282,7 @@ class RemoteLock:
             return 'take over', (
                 f'lock file {lock} left behind by a killed run ({owner})')
         holder = owner or 'held by another party'
-        age = self._age_if_known(lock)
+        age = self._age_if_known(lock, stamp)
         if self.break_older_than is not None:
             if age is None:
                 log.warning(
@@ -296,29 +299,31 @@ class RemoteLock:
         locked.lock_age = age
         raise locked
 
-    def _age_if_known(self, lock):
+    def _age_if_known(self, lock, stamp):
         """``age``, or None when the server cannot tell it."""
         try:
-            return self.age(lock)
+            return self.age(lock, stamp)
         except ConnectionLost:
             raise
         except RemoteError:
             return None  # No MDTM, or the lock went meanwhile.
 
-    def age(self, lock):
+    def age(self, lock, stamp=None):
         """How many seconds ago, at least, the lock file ``lock`` was
-        written, by the server clock our own lock files showed; None
-        while that clock is in doubt (see ServerClock.doubt)."""
+        written (at ``stamp``, where the target told it already), by the
+        server clock our own lock files showed; None while that clock is
+        in doubt (see ServerClock.doubt)."""
         clock = self.notes.clock
         if clock.doubt is not None:
             return None
-        return clock.age(self.target.modified(lock))
+        return clock.age(stamp or self.target.modified(lock))
 
-    def _learn_clock(self, before, after):
+    def _learn_clock(self, before, after, stamp):
         """Learn the server clock from our lock, stored between our times
-        ``before`` and ``after``."""
+        ``before`` and ``after``, and last changed at ``stamp`` by the
+        server's clock (None: not told yet)."""
         try:
-            stamp = self.target.modified(self.name)
+            stamp = stamp or self.target.modified(self.name)
         except ConnectionLost:
             raise
         except RemoteError:

@@ -27,16 +27,47 @@ def batches(names, connections):
     return [names[i:i + size] for i in range(0, len(names), size)]
 
 
+class Twins:
+    """The connections a transfer works on beside its own. A run closes
+    them at its end; a burst of a watch keeps those that did well, so the
+    next burst need not log in again, until ``close``."""
+
+    def __init__(self):
+        self._kept = []
+
+    def take(self, target, count):
+        """``count`` twins of ``target``, kept ones first, as (twin,
+        whether it is connected)."""
+        kept, self._kept = self._kept[:count], self._kept[count:]
+        return [(twin, True) for twin in kept] + [
+            (target.another(), False) for _ in range(count - len(kept))]
+
+    def give_back(self, twin, keep):
+        if keep:
+            self._kept.append(twin)
+        else:
+            twin.close()
+
+    def close(self):
+        kept, self._kept = self._kept, []
+        for twin in kept:
+            twin.close()
+
+
 class _Done:
 
-    def __init__(self, error):
+    def __init__(self, target, error, usable):
+        self.target = target
         self.error = error
+        # Connected and in step: fit for the next burst.
+        self.usable = usable
 
 
 def run_batches(run, work, batches, connections):
     """Call ``work(target, batch)`` for every batch, on up to
-    ``connections`` connections at once. Raises the first error a
-    connection ended with, once all are done."""
+    ``connections`` connections at once, the run's own and its twins
+    (``run.twins``). Raises the first error a connection ended with, once
+    all are done."""
     if connections <= 1 or len(batches) <= 1:
         for batch in batches:
             run.attempt(work, run.target, batch, target=run.target)
@@ -47,17 +78,19 @@ def run_batches(run, work, batches, connections):
     outbox = queue.SimpleQueue()
     extra = min(connections, len(batches)) - 1
     workers = [threading.Thread(
-        target=_work, args=(run, work, target, todo, outbox),
+        target=_work, args=(run, work, target, connected, todo, outbox),
         name=f'cds-connection-{i}', daemon=True)
-        for i, target in enumerate(
-            [run.target] + [run.target.another() for _ in range(extra)])]
+        for i, (target, connected) in enumerate(
+            [(run.target, True)] + run.twins.take(run.target, extra))]
+    errors = []
     with run.handing_over(outbox.put):
         for worker in workers:
             worker.start()
-        errors = []
         for done in _until_all_done(outbox, len(workers), run):
             if done.error is not None:
                 errors.append(done.error)
+            if done.target is not run.target:
+                run.twins.give_back(done.target, run.held and done.usable)
     for worker in workers:
         worker.join()
     if errors:
@@ -74,11 +107,11 @@ def _until_all_done(outbox, count, run):
             run.receive(item)
 
 
-def _work(run, work, target, todo, outbox):
+def _work(run, work, target, connected, todo, outbox):
     error = None
-    extra = target is not run.target
+    usable = False
     try:
-        if extra:
+        if not connected:
             try:
                 target.connect()
             except CDSError as e:
@@ -89,11 +122,10 @@ def _work(run, work, target, todo, outbox):
             try:
                 batch = todo.get_nowait()
             except queue.Empty:
+                usable = True
                 return
             run.attempt(work, target, batch, target=target)
     except BaseException as e:
         error = e
     finally:
-        if extra:
-            target.close()
-        outbox.put(_Done(error))
+        outbox.put(_Done(target, error, usable))

@@ -18,8 +18,6 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _DEFAULTS = (signal.SIG_DFL, signal.default_int_handler)
 
 _received = []
-# Called by the handler besides: what wakes a waiting watcher.
-_wakers = []
 
 
 def check():
@@ -36,19 +34,26 @@ def requested():
 
 def _ask_to_stop(signum, frame):
     _received.append(signum)
-    for wake in _wakers:
-        wake()
 
 
 @contextlib.contextmanager
-def waking(wake):
-    """Within the block, a stop asked for also calls ``wake()`` (in the
-    signal handler: it must be quick and must not take locks)."""
-    _wakers.append(wake)
+def waking(fd):
+    """Within the block, a signal also writes a byte to ``fd`` (the
+    non-blocking write end of a pipe that a watcher's waits poll).
+
+    Python's own, C-level handler writes it (``signal.set_wakeup_fd``):
+    the handler above runs only between two steps of Python code, too
+    late for a signal that comes just before a wait begins, which would
+    then last its full time. Only the main thread gets signals; in any
+    other nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
     try:
         yield
     finally:
-        _wakers.remove(wake)
+        signal.set_wakeup_fd(previous)
 
 
 @contextlib.contextmanager

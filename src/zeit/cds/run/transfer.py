@@ -4,6 +4,7 @@ together for the exporter and the importer."""
 from zeit.cds.interfaces import IConnectionSettings
 from zeit.cds.run import shutdown
 from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run.parallel import Twins
 from zeit.cds.run.reconnect import RECONNECT_DELAYS
 from zeit.cds.run.reconnect import ReconnectPolicy
 from zeit.cds.run.report import Report
@@ -29,6 +30,8 @@ class Transfer:
     def __init__(self, spool, target):
         self.spool = spool
         self.target = target
+        # The connections beside the target's own, kept between bursts.
+        self.twins = Twins()
 
     def run(self):
         with Run(self) as run:
@@ -39,6 +42,9 @@ class Transfer:
         with Run(self, held=True) as run:
             self._work(run, only)
         return run.summary
+
+    def rest(self):
+        self.twins.close()
 
     def plan(self):
         with Run(self, dry_run=True):
@@ -72,6 +78,7 @@ class Run:
         self.transfer = transfer
         self.spool = transfer.spool
         self.target = transfer.target
+        self.twins = transfer.twins
         self.lock = RemoteLock(
             self.target, transfer.lock_name, self.spool,
             break_older_than=transfer.break_lock_older_than)

@@ -4,6 +4,7 @@ FTP; it creates lock files exclusively (O_EXCL)."""
 import datetime
 import os
 import shutil
+import stat
 
 import zope.interface
 
@@ -68,6 +69,20 @@ class FileTarget:
             with os.scandir(self.directory) as entries:
                 return sorted(entry.name for entry in entries
                               if entry.is_file(follow_symlinks=False))
+
+    def present(self, names):
+        found = {}
+        with reported_as(RemoteDirectoryError,
+                         f'Cannot look for files in {self.directory}'):
+            for name in names:
+                try:
+                    info = os.lstat(self._path(name))
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    found[name] = datetime.datetime.fromtimestamp(
+                        info.st_mtime, datetime.timezone.utc)
+        return found
 
     def store(self, name, fileobj):
         with reported_as(TransferError, f'Cannot store file {name}'):

@@ -64,15 +64,26 @@ def no_answer(session, doing):
     return NoAnswer('N' + reason[1:], reason)
 
 
+def _facts(line):
+    """(name, facts) of an MLSD or MLST ``line`` (RFC 3659); the facts a
+    dict with lower-case keys."""
+    facts, _, name = line.partition(' ')
+    return name, {key.lower(): value for key, _, value in
+                  (fact.partition('=') for fact in facts.split(';'))}
+
+
 def _mlsd_files(lines):
-    """(name, facts) for the plain files in MLSD ``lines`` (RFC 3659); the
-    facts a dict with lower-case keys."""
-    for line in lines:
-        facts, _, name = line.partition(' ')
-        facts = {key.lower(): value for key, _, value in
-                 (fact.partition('=') for fact in facts.split(';'))}
+    """(name, facts) for the plain files in MLSD ``lines``."""
+    for name, facts in map(_facts, lines):
         if facts.get('type', '').lower() == 'file':
             yield name, facts
+
+
+def _stamp(text):
+    """The aware datetime of a time as MDTM and MLSD give it (RFC 3659:
+    YYYYMMDDHHMMSS[.sss], in UTC); ValueError for anything else."""
+    stamp = datetime.datetime.strptime(text[:14], '%Y%m%d%H%M%S')
+    return stamp.replace(tzinfo=datetime.timezone.utc)
 
 
 def _identity(size, modified):
@@ -237,6 +248,47 @@ class FTPTarget:
             return sorted(self._plain_files(
                 [name for name in self._nlst()
                  if name not in names.DOT_ENTRIES]))
+
+    def present(self, wanted):
+        if self._habits.mlsd and self._habits.mlst:
+            with self._translated(RemoteError, 'Cannot look for files in '
+                                  f'{self.directory} on CDS FTP server',
+                                  'looking for files'):
+                replies = self._ftp.pipeline(
+                    ['MLST ' + name for name in wanted])
+                found = self._mlst_files(wanted, replies)
+            if found is not None:
+                return found
+            # MLSD without MLST: the listing tells, from then on.
+            self._habits.mlst = False
+        listed = set(self.names())
+        return {name: None for name in wanted if name in listed}
+
+    def _mlst_files(self, wanted, replies):
+        """The plain files among ``wanted`` and their times, by the
+        replies to MLST (RFC 3659): 550 where there is no such file. None
+        when the server does not know MLST; other refusals raise."""
+        found = {}
+        for name, reply in zip(wanted, replies):
+            if isinstance(reply, ftplib.Error):
+                code = reply_code(reply)
+                if code in _UNKNOWN_COMMAND:
+                    return None
+                if code != '550':
+                    raise reply
+                continue
+            # "250-...", " facts; pathname", "250 End". Where the facts
+            # cannot be read, the file is taken to be there: a lock file
+            # missed would let two parties in.
+            lines = reply.splitlines()[1:-1]
+            _, facts = _facts(lines[0].lstrip(' ') if lines else '')
+            if facts.get('type', 'file').lower() != 'file':
+                continue  # A folder, as a listing would leave it out.
+            try:
+                found[name] = _stamp(facts.get('modify', ''))
+            except ValueError:
+                found[name] = None
+        return found
 
     def _plain_files(self, listed):
         """NLST's ``listed`` without the names SIZE refuses with 550: NLST
@@ -436,14 +488,12 @@ class FTPTarget:
             reply = self._ftp.sendcmd('MDTM ' + name)
         # RFC 3659: "213 YYYYMMDDHHMMSS[.sss]", always in UTC.
         try:
-            stamp = datetime.datetime.strptime(
-                reply.split()[1][:14], '%Y%m%d%H%M%S')
+            return _stamp(reply.split()[1])
         except (IndexError, ValueError) as e:
             reason = f'unexpected reply {_printable(reply)}'
             raise RemoteError(
                 f'Cannot get the time of {names.shown(name)}: {reason}',
                 reason) from e
-        return stamp.replace(tzinfo=datetime.timezone.utc)
 
     def create(self, name, data):
         self.store(name, io.BytesIO(data))

@@ -98,6 +98,12 @@ class MemoryTarget:
         with self._cds._lock:
             return sorted(self._session())
 
+    def present(self, names):
+        with self._cds._lock:
+            files = self._session()
+            return {name: files[name].modified for name in names
+                    if name in files}
+
     def store(self, name, fileobj):
         chunks = []
         while chunk := fileobj.read(CHUNK_SIZE):

@@ -34,6 +34,8 @@ class Habits:
     pipelining: bool = True
     # Whether it lists with MLSD (None: not known yet).
     mlsd: bool = None
+    # Whether it answers MLST for one name, where it has MLSD.
+    mlst: bool = True
     # Whether it tells sizes (SIZE).
     size: bool = True
     # The form of NLST it takes (None: not known yet).

@@ -256,6 +256,26 @@ class SFTPTarget:
                         for name, attrs in files.items()}
         return sorted(files)
 
+    def present(self, names):
+        async def lstats():
+            # Not following links, as the listing does not.
+            return await asyncio.gather(
+                *(self._sftp.lstat(self._path(name)) for name in names),
+                return_exceptions=True)
+        found = {}
+        with self._translated(RemoteError, 'Cannot look for files in '
+                              f'{self.directory} on CDS SFTP server'):
+            for name, attrs in zip(names, self._call(lstats())):
+                if isinstance(attrs, asyncssh.SFTPNoSuchFile):
+                    continue
+                if isinstance(attrs, BaseException):
+                    raise attrs
+                if attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
+                    found[name] = None if attrs.mtime is None else (
+                        datetime.datetime.fromtimestamp(
+                            attrs.mtime, datetime.timezone.utc))
+        return found
+
     def _count(self, size):
         if self.progress is not None:
             self.progress(size)

@@ -4,10 +4,12 @@ Unless a handler says otherwise, the troubles hit files whose name
 contains "b.xml".
 """
 import os
+import stat
 import threading
 
-import pyftpdlib.filesystems
 import math
+
+import pyftpdlib.filesystems
 
 import pyftpdlib.handlers
 import pyftpdlib.ioloop
@@ -241,9 +243,15 @@ class _ShiftedClockFS(pyftpdlib.filesystems.AbstractedFS):
     def getmtime(self, path):
         return super().getmtime(path) + self.cmd_channel.clock_shift
 
+    def stat(self, path):
+        # The times of MLSD and MLST facts, shifted alike.
+        fields = list(super().stat(path)[:10])
+        fields[stat.ST_MTIME] += self.cmd_channel.clock_shift
+        return os.stat_result(fields)
+
 
 class LocalTimeHandler(pyftpdlib.handlers.FTPHandler):
-    """Reports times (MDTM) ``clock_shift`` seconds off UTC: by default
+    """Reports times (MDTM, MLSD, MLST) ``clock_shift`` seconds off UTC: by default
     in the local time of a server five hours west of UTC, as pyftpdlib's
     own ``use_gmt_times = False`` does in New York in winter."""
 

@@ -493,6 +493,8 @@ class ProFTPD(RealFTPServer):
     name = 'ProFTPD'
     binary = 'usr/sbin/proftpd'
     allow_overwrite = True
+    # Lines for proftpd.conf beyond the common ones.
+    more_configuration = ''
     # mod_tls insists on it unless told otherwise (NoSessionReuseRequired).
     requires_tls_session_reuse = True
 
@@ -542,7 +544,8 @@ UseFtpUsers off
 DefaultRoot ~
 Umask 022
 AllowOverwrite {'on' if self.allow_overwrite else 'off'}
-""" + (self.tls_configuration() if self.tls else ''))
+""" + self.more_configuration + (
+            self.tls_configuration() if self.tls else ''))
         return [self.executable, '--nodaemon', '--config', config]
 
     def tls_configuration(self):
@@ -562,6 +565,14 @@ class ProFTPDWithoutOverwrite(ProFTPD):
     """ProFTPD with its own default: no file is ever replaced."""
 
     allow_overwrite = False
+
+
+class ImpatientProFTPD(ProFTPD):
+    """ProFTPD that ends a session after two seconds without a data
+    transfer (TimeoutNoTransfer): commands without one, such as NOOP, do
+    not keep it alive, and a listing does."""
+
+    more_configuration = 'TimeoutNoTransfer 2\n'
 
 
 class PureFTPd(RealFTPServer):
@@ -711,6 +722,7 @@ PUREFTPD_LAYER = RealServerLayer(PureFTPd)
 INETUTILS_LAYER = RealServerLayer(InetutilsFTPd)
 TWISTED_LAYER = RealServerLayer(TwistedFTPd)
 PROFTPD_WITHOUT_OVERWRITE_LAYER = RealServerLayer(ProFTPDWithoutOverwrite)
+IMPATIENT_PROFTPD_LAYER = RealServerLayer(ImpatientProFTPD)
 VSFTPD_TLS_LAYER = RealServerLayer(Vsftpd, tls=True)
 PROFTPD_TLS_LAYER = RealServerLayer(ProFTPD, tls=True)
 PUREFTPD_TLS_LAYER = RealServerLayer(PureFTPd, tls=True)

@@ -92,6 +92,27 @@ class ListingFallbackTest(FallbackTestCase):
         self.assertIs(False, target._habits.mlsd)
 
 
+    def test_lists_where_mlst_is_refused_though_features_name_it(self):
+        asked = []
+
+        def refuse(handler, path):
+            asked.append(path)
+            handler.respond('502 Command not implemented.')
+        server = zeit.cds.testing.server_for(
+            self, type('NoMLST', (odd_handler(),), {'ftp_MLST': refuse}))
+        with open(os.path.join(server.root, 'a.xml'), 'wb') as f:
+            f.write(b'x')
+        target = self.target(server)
+        target.connect()
+        self.assertEqual({'a.xml': None}, target.present(['a.xml', 'b.xml']))
+        self.assertIs(False, target._habits.mlst)
+        self.assertEqual(2, len(asked))
+        # A run learns it once, at its lock's first look, and goes on.
+        os.remove(os.path.join(server.root, 'a.xml'))
+        self.assertDelivered(server, self.export(server))
+        self.assertEqual(4, len(asked))
+
+
 class PipeliningFallbackTest(FallbackTestCase):
 
     def test_transfers_in_lock_step_where_early_ones_are_aborted(self):

@@ -422,6 +422,20 @@ class ListingTests:
             expected.add('.hidden')
         self.assertEqual(sorted(expected), listed)
 
+    def test_present(self):
+        # By MLST where the server has it, else by the listing; told as
+        # names() would tell it, with the times MDTM gives.
+        self.make_remote()
+        target = self.connected()
+        wanted = ['a.xml', 'folder', 'missing.xml', 'Größe und Maß.xml']
+        found = target.present(wanted)
+        self.assertEqual(['Größe und Maß.xml', 'a.xml'], sorted(found))
+        for name, stamp in found.items():
+            if self.server.has_mlsd:
+                self.assertEqual(target.modified(name), stamp)
+            else:
+                self.assertIsNone(stamp)
+
     def test_names_by_nlst(self):
         # What the fallback sees, should a server lack MLSD: the folder
         # too, which SIZE then tells apart.

@@ -249,6 +249,7 @@ class NoAnswerTest(FTPTargetTestCase):
                 ('RNTO', 'renaming files', 'rename_all',
                  ([('a.xml', 'b.xml')],)),
                 ('RETR', 'downloading b.xml', 'read', ('b.xml',)),
+                ('MLST', 'looking for files', 'present', (['b.xml'],)),
                 ('MDTM', 'asking for the time of b.xml', 'modified',
                  ('b.xml',)),
                 ('DELE', 'removing files', 'remove_all', (['b.xml'],))]:

@@ -5,9 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+import unittest
 
 import zeit.cds.testing
 from zeit.cds import names
+from zeit.cds.run import shutdown
+from zeit.cds.watch.pause import Pause
 from zeit.cds.tests.handlers import pausing
 from zeit.cds.tests.test_components import SpoolTestCase
 
@@ -89,3 +92,18 @@ class SignalTest(SpoolTestCase):
              1), (status['result'], status['reason'], status['exit_code'],
                   status['files'], status['bytes'],
                   status['backlog']['files']))
+
+
+class WakingTest(unittest.TestCase):
+
+    def test_a_signal_wakes_a_wait_without_the_python_handler(self):
+        # Python's handler runs only between two steps of Python code: a
+        # signal that comes just before a watcher's wait begins must end
+        # it all the same, so the byte comes from the C-level handler.
+        pause = Pause()
+        self.addCleanup(pause.close)
+        previous = signal.signal(signal.SIGUSR1, lambda *ignored: None)
+        self.addCleanup(signal.signal, signal.SIGUSR1, previous)
+        with shutdown.waking(pause.wakeup_fd):
+            os.kill(os.getpid(), signal.SIGUSR1)
+        self.assertEqual(bytes([signal.SIGUSR1]), os.read(pause._read, 16))

@@ -122,15 +122,17 @@ class ExportStallTest(ExportStallTestCase):
         self.assertDeliversAll(server)
 
     def test_pasv_of_an_upload(self):
-        # The lock takes four data connections: two listings, its upload
-        # and reading it back. The fifth is a.xml's upload.
+        # The lock takes two data connections: its upload and reading it
+        # back (it looks for lock files with MLST). The third is a.xml's
+        # upload.
         server = zeit.cds.testing.server_for(
-            self, stalling('PASV', stalls_on='', after=4))
+            self, stalling('PASV', stalls_on='', after=2))
         message = self.assertStalled(server, Exporter)
-        # The reconnect takes the lock again, which needs a listing.
+        # The reconnect takes the lock again, and reads the lock file it
+        # finds there (its own) to tell whose it is.
         self.assertEqual(
-            'No answer from the CDS FTP server within 0.5 s while listing '
-            '/; gave up waiting for the server', message)
+            'No answer from the CDS FTP server within 0.5 s while '
+            'downloading write; gave up waiting for the server', message)
         self.assertIn(
             'Cannot upload file a.xml: no answer from the CDS FTP server '
             'within 0.5 s while storing .cds-partial.a.xml; reconnecting in '
@@ -254,8 +256,8 @@ class ImportStallTest(StallTestCase):
                 data, self.content(os.path.join(self.store_dir, 'new', name)))
 
     def test_mlsd(self):
-        # The lock lists twice; the third listing is the import's own.
-        server = self.offering(stalling('MLSD', stalls_on='', after=2))
+        # The lock looks with MLST: the first listing is the import's.
+        server = self.offering(stalling('MLSD', stalls_on=''))
         message = self.assertStalled(server, Importer)
         self.assertEqual(
             'No answer from the CDS FTP server within 0.5 s while listing '

@@ -41,6 +41,12 @@ class TargetStories:
     def export(self):
         return Exporter(FileStoreSpool(self.store), self.make_target()).run()
 
+    def connected(self):
+        target = self.make_target()
+        target.connect()
+        self.addCleanup(target.close)
+        return target
+
     def test_provides_the_interface(self):
         verifyObject(IRemoteTarget, self.make_target())
 
@@ -56,6 +62,14 @@ class TargetStories:
             self.export()
         self.assertEqual({names.READ_LOCK: b'partner\n'}, self.remote())
         self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_present_tells_which_files_are_there_and_when(self):
+        self.offer({'a.xml': b'A'})
+        target = self.connected()
+        found = target.present(['a.xml', 'missing.xml'])
+        self.assertEqual(['a.xml'], list(found))
+        # Told as ``modified`` tells it, or left to it.
+        self.assertIn(found['a.xml'], (None, target.modified('a.xml')))
 
     def test_lock_of_a_killed_run_is_taken_over(self):
         owner = LockOwner.this_process(self.store_dir)
@@ -159,10 +173,13 @@ class FolderStories(TargetStories):
     def test_listing_shows_plain_files_only(self):
         os.mkdir(os.path.join(self.remote_root, 'folder'))
         self.offer(FILES)
-        target = self.make_target()
-        target.connect()
-        self.addCleanup(target.close)
-        self.assertEqual(sorted(FILES), target.names())
+        self.assertEqual(sorted(FILES), self.connected().names())
+
+    def test_present_leaves_folders_out_as_the_listing_does(self):
+        os.mkdir(os.path.join(self.remote_root, 'folder'))
+        self.offer(FILES)
+        self.assertEqual(sorted(FILES), sorted(
+            self.connected().present(['folder', *FILES])))
 
     def test_missing_directory(self):
         target = self.make_target()

@@ -31,8 +31,10 @@ from zeit.cds.watch.systemd import Notifier
 from zeit.cds.watch.watcher import Watch
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.handlers import pausing
+from zeit.cds.tests import realservers
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_components import ftp_target
+from zeit.cds.tests.test_interop import RealServerTestCase
 
 # The longest any wait of a test may take, in seconds.
 TIMEOUT = 30
@@ -116,16 +118,20 @@ class WatchTestCase(SpoolTestCase):
         self.server = zeit.cds.testing.server_for(self, self.handler)
         self.told = []
 
-    def watch(self, transfer_class=Exporter, **options):
+    def make_target(self):
+        return ftp_target(self.server)
+
+    def watch(self, transfer_class=Exporter, connections=1, **options):
         """Start a watcher; it is stopped when the test ends."""
         transfer = transfer_class(FileStoreSpool(self.store),
-                                  ftp_target(self.server))
-        transfer.connections = 1
+                                  self.make_target())
+        transfer.connections = connections
         transfer.reconnect_delays = (0, 0, 0)
         options.setdefault('backoff', (0.01, 0.05))
+        options.setdefault('told', lambda *outcome: self.told.append(outcome))
         watch = Watch(
             transfer, verdict=lambda error: (logging.ERROR, str(error)),
-            told=lambda *outcome: self.told.append(outcome), **options)
+            **options)
         thread = threading.Thread(target=watch.serve, name='watcher')
         thread.start()
 
@@ -232,14 +238,108 @@ class IdleTimeoutTest(WatchTestCase):
         self.assertEqual([], self.lines.matching('', logging.ERROR))
 
 
+class KeptConnectionsTest(WatchTestCase):
+    """A burst's connections beside the watch's own are kept for the next
+    burst, and closed when the keepalive is due."""
+
+    def setUp(self):
+        self.listed = threading.Semaphore(0)
+        self.logins, self.quits = [], []
+        self.handler = type('Counting', (CountingHandler,), {
+            'listed': self.listed, 'logins': self.logins,
+            'quits': self.quits})
+        super().setUp()
+
+    def test_the_next_burst_uses_them_without_logging_in(self):
+        transfer = Exporter(FileStoreSpool(self.store),
+                            ftp_target(self.server))
+        transfer.connections = 3
+        with transfer.spool.locked():
+            transfer.target.connect()
+            try:
+                for burst in (['a.xml', 'b.xml', 'c.xml'],
+                              ['d.xml', 'e.xml', 'f.xml']):
+                    for name in burst:
+                        drop(self.store_dir, name)
+                    self.assertEqual(3, transfer.burst().files)
+                    # Three batches: the own connection and two more.
+                    self.assertEqual(3, len(self.logins))
+                self.assertEqual([], self.quits)
+                transfer.rest()
+                self.assertEqual(2, len(self.quits))
+            finally:
+                transfer.target.close()
+        self.assertEqual(['a.xml', 'b.xml', 'c.xml', 'd.xml', 'e.xml',
+                          'f.xml'], self.remote_files())
+
+    def test_a_run_closes_them(self):
+        transfer = Exporter(FileStoreSpool(self.store),
+                            ftp_target(self.server))
+        transfer.connections = 3
+        for name in ('a.xml', 'b.xml', 'c.xml'):
+            drop(self.store_dir, name)
+        self.assertEqual(3, transfer.run().files)
+        self.assertEqual((3, 3), (len(self.logins), len(self.quits)))
+
+    def test_the_watch_closes_them_when_the_keepalive_is_due(self):
+        for name in ('a.xml', 'b.xml', 'c.xml'):
+            drop(self.store_dir, name)
+        self.watch(connections=3, keepalive=0.01)
+        # The first burst takes the files waiting; then, idle, the watch
+        # keeps only its own connection alive.
+        self.assertTrue(self.listed.acquire(timeout=TIMEOUT))
+        self.assertEqual((3, 2), (len(self.logins), len(self.quits)))
+        self.assertEqual(['a.xml', 'b.xml', 'c.xml'], self.remote_files())
+
+
+class ProFTPDKeepaliveTest(RealServerTestCase):
+    """Against ProFTPD that ends a session after two seconds without a
+    data transfer (TimeoutNoTransfer), however many other commands come."""
+
+    layer = realservers.IMPATIENT_PROFTPD_LAYER
+    make_target = RealServerTestCase.target
+    watch = WatchTestCase.watch
+
+    def setUp(self):
+        super().setUp()
+        self.lines = Lines(self)
+        self.told = []
+        self.outcomes = queue.Queue()
+
+    def test_the_keepalive_listing_keeps_the_session(self):
+        exported = Seen(self, IFileExported)
+        self.watch(keepalive=0.5, told=lambda *outcome:
+                   self.outcomes.put(outcome))
+        # The first burst, then keepalives for more than twice the
+        # server's patience.
+        for _ in range(10):
+            self.outcomes.get(timeout=TIMEOUT)
+        drop(self.store_dir, 'a.xml')
+        exported.wait_for('a.xml')
+        self.assertEqual(1, len(self.lines.matching('^Connecting to CDS')))
+        self.assertEqual([], self.lines.matching('^The connection is gone'))
+
+    def test_a_session_left_alone_longer_ends(self):
+        # What the keepalive is for: without one in time, the server has
+        # ended the session, and the watch connects again.
+        self.watch(keepalive=3)
+        self.lines.wait_for('^The connection is gone')
+        self.lines.wait_for('^Connecting to CDS', count=2)
+
+
 class CountingHandler(pyftpdlib.handlers.FTPHandler):
     """Releases the semaphore ``listed`` at every MLSD, and notes every
-    login in ``logins``."""
+    login in ``logins`` and every QUIT in ``quits``."""
 
-    listed = logins = None
+    listed = logins = quits = None
 
     def on_login(self, username):
         self.logins.append(username)
+
+    def ftp_QUIT(self, line):
+        if self.quits is not None:
+            self.quits.append(self.username)
+        return super().ftp_QUIT(line)
 
     def ftp_MLSD(self, path):
         self.listed.release()

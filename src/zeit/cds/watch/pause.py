@@ -1,7 +1,8 @@
 """A watcher's waits: until a deadline, files arrive, or a stop is asked.
 
-A self-pipe: ``wake`` writes a byte, which any thread, and a signal
-handler, may do; ``wait`` polls it beside the sources it is given (such
+A self-pipe: ``wake`` writes a byte, which any thread may do, and so
+does a signal (see ``zeit.cds.run.shutdown.waking``, given
+``wakeup_fd``); ``wait`` polls it beside the sources it is given (such
 as the inotify descriptor of ``zeit.cds.watch.arrivals``).
 """
 import os
@@ -12,6 +13,12 @@ class Pause:
 
     def __init__(self):
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    @property
+    def wakeup_fd(self):
+        """The pipe's write end (non-blocking): a byte written ends the
+        current wait, or the next one."""
+        return self._write
 
     def wake(self):
         """End the current wait, or the next one, at once."""

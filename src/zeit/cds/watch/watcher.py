@@ -5,7 +5,8 @@ back off) and keeps its connection open between bursts, listing the
 directory after ``keepalive`` idle seconds so the server does not close
 it as idle (a listing, not NOOP: some servers, ProFTPD's
 TimeoutNoTransfer, count only data transfers) and connecting again when
-it is gone. Each burst is a run of the exporter or importer
+it is gone. The other connections of a burst (``--connections``) are
+kept for the next burst until then, and closed when it is due. Each burst is a run of the exporter or importer
 (``ITransfer.burst``) with every guarantee of a run: it takes the CDS
 lock, transfers, and gives the lock back at once, so the partner can
 work in between.
@@ -99,7 +100,7 @@ class Watch:
         expects, a bug); everything else is waited out."""
         with contextlib.ExitStack() as stack:
             stack.callback(self.pause.close)
-            stack.enter_context(shutdown.waking(self.pause.wake))
+            stack.enter_context(shutdown.waking(self.pause.wakeup_fd))
             if not self._hold_spool(stack):
                 return
             log.info('Accessed filestore %s', self.spool.path)
@@ -163,6 +164,7 @@ class Watch:
         return True
 
     def _disconnect(self):
+        self.transfer.rest()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -243,6 +245,9 @@ class Watch:
         return True
 
     def _keep_alive(self):
+        # The connections beside ours served bursts in quick succession;
+        # idle that long, they are not kept alive too.
+        self.transfer.rest()
         try:
             self.target.names()
         except CDSError as e:
