@@ -513,10 +513,12 @@ class ITransfer(zope.interface.Interface):
         Returns an ISummary and raises as ``run`` does.
         """
 
-    def rest():
+    def rest(idle=0):
         """Close the connections beside the target's own that ``burst``
-        keeps open for the next burst (see ``connections``); the watch
-        calls it when it goes idle. Harmless when there are none."""
+        keeps open for the next burst (see ``connections``), those unused
+        for ``idle`` seconds or more; returns the seconds until the next
+        of the others is (None when none is left). The watch calls it so
+        that they never idle longer than its keepalive."""
 
     def plan():
         """The names ``run`` would transfer now, in order.

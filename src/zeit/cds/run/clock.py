@@ -5,6 +5,11 @@ RFC 3659 has MDTM answer in UTC, but servers may answer in their local
 time, or run wrong: read as UTC, a fresh lock on a server west of UTC
 looks hours old. So the offset is learned from a file the run stored
 itself (its own lock), against our clock before and after the store.
+
+A server may tell times one way in one reply and another way in another
+(MDTM in its local time, MLST in UTC, say): the clock notes
+which way (``source``) it learned the offset, and a time told another
+way is not judged by it.
 """
 import dataclasses
 import datetime
@@ -21,13 +26,17 @@ class ServerClock:
     and ``high`` seconds; unknown while ``low`` is None.
 
     ``learned`` is our time (POSIX seconds) of the last learning;
-    ``moved``, when not None, the seconds the offset had moved by then.
+    ``moved``, when not None, the seconds the offset had moved by then;
+    ``source`` how the server told the time: the name of the remote
+    target's method that gave it ('present' or 'modified', which is
+    what every clock learned before there was a choice came from).
     """
 
     low: float = None
     high: float = None
     learned: float = None
     moved: float = None
+    source: str = 'modified'
 
     @classmethod
     def from_dict(cls, data):
@@ -38,33 +47,35 @@ class ServerClock:
         except TypeError:
             return cls()
         valid = all(value is None or isinstance(value, (int, float))
-                    for value in dataclasses.astuple(clock))
-        if not valid or (clock.low is None) != (clock.high is None):
+                    for value in dataclasses.astuple(clock)[:4])
+        if (not valid or (clock.low is None) != (clock.high is None)
+                or not isinstance(clock.source, str)):
             return cls()
         return clock
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
-    def learn(self, before, after, stamp):
+    def learn(self, before, after, stamp, source='modified'):
         """Learn the offset from a file stored between our times
         ``before`` and ``after`` (POSIX seconds), whose modification
-        time the server reports as ``stamp`` (an aware datetime).
+        time the server reports as ``stamp`` (an aware datetime), told
+        by the way ``source``.
 
         Returns the seconds the offset moved by since it was learned
-        last, when that is more than MAX_MOVE; else None.
+        last (the same way), when that is more than MAX_MOVE; else None.
         """
         # The server truncates its time to whole seconds.
         reported = stamp.timestamp()
         low, high = reported - after, reported + 1 - before
         moved = None
-        if self.low is not None:
+        if self.low is not None and source == self.source:
             # How far apart the old and the new range are.
             moved = max(low - self.high, self.low - high)
             if moved <= MAX_MOVE:
                 moved = None
-        self.low, self.high, self.learned, self.moved = (
-            low, high, time.time(), moved)
+        self.low, self.high, self.learned, self.moved, self.source = (
+            low, high, time.time(), moved, source)
         return moved
 
     @property

@@ -137,6 +137,8 @@ class RemoteLock:
         self.break_older_than = break_older_than
         self.owner = LockOwner.this_process(spool.path)
         self._notes = None
+        # Whether the target's ``present`` shows lock files (see _store).
+        self._trusted = True
 
     @property
     def notes(self):
@@ -154,7 +156,7 @@ class RemoteLock:
         removed before the error is raised; when even that fails, the
         notes keep it for the next run to take over.
         """
-        self._clear_way(self.target.present(names.LOCKS))
+        self._clear_way(self._present(names.LOCKS))
         content = self.owner.dumps()
         # Noted before the store: whatever becomes of it (even the end of
         # this process), a later run knows what it may find. Only a crash
@@ -185,8 +187,14 @@ class RemoteLock:
         # Where a file cannot be created exclusively (FTP), and for the
         # other lock's name in any case: look again, so that of two
         # parties racing for the lock at most one goes on.
-        present = self.target.present(names.LOCKS)
+        present = self._present(names.LOCKS)
         ours = self.target.read(self.name) == content
+        if ours and self.name not in present:
+            # Ours is there, yet not shown: neither would a partner's be.
+            log.info('The CDS server does not show lock files when asked '
+                     'for them by name; listing the directory instead')
+            self._trusted = False
+            present = self._present(names.LOCKS)
         others = [lock for lock in names.LOCKS
                   if lock != self.name and lock in present]
         if ours and not others:
@@ -195,6 +203,14 @@ class RemoteLock:
         del self.notes.locks[self.name]
         self.notes.save()
         return others, ours
+
+    def _present(self, wanted):
+        """The target's ``present``, or what its listing tells where that
+        was found not to show lock files."""
+        if self._trusted:
+            return self.target.present(wanted)
+        listed = set(self.target.names())
+        return {name: None for name in wanted if name in listed}
 
     def _take_back(self, sent, failure):
         """After ``failure`` to store ``sent``: remove what the store
@@ -206,7 +222,7 @@ class RemoteLock:
             self._may_be_left(failure)
             return
         try:
-            if self.name in self.target.present([self.name]):
+            if self.name in self._present([self.name]):
                 if _part_of(sent, self._content(self.name)):
                     _remove(self.target, self.name)
         except CDSError as e:
@@ -248,7 +264,7 @@ class RemoteLock:
         """Raise RemoteLocked when ``acquire`` would, and say (at INFO)
         which lock files it would remove; reading only: nothing is
         removed, stored or noted (as for a dry run)."""
-        present = self.target.present(names.LOCKS)
+        present = self._present(names.LOCKS)
         for lock in names.LOCKS:
             if lock in present:
                 verdict = self._judge(lock, present[lock])
@@ -316,19 +332,27 @@ class RemoteLock:
         clock = self.notes.clock
         if clock.doubt is not None:
             return None
-        return clock.age(stamp or self.target.modified(lock))
+        # Judged only by a time told the way the clock learned it.
+        if clock.source != 'present':
+            stamp = self.target.modified(lock)
+        elif stamp is None:
+            stamp = self._present([lock]).get(lock)
+            if stamp is None:
+                return None
+        return clock.age(stamp)
 
     def _learn_clock(self, before, after, stamp):
         """Learn the server clock from our lock, stored between our times
         ``before`` and ``after``, and last changed at ``stamp`` by the
         server's clock (None: not told yet)."""
+        source = 'modified' if stamp is None else 'present'
         try:
             stamp = stamp or self.target.modified(self.name)
         except ConnectionLost:
             raise
         except RemoteError:
             return  # No MDTM: ages on this server stay unknown.
-        moved = self.notes.clock.learn(before, after, stamp)
+        moved = self.notes.clock.learn(before, after, stamp, source)
         if moved is not None:
             log.warning('The clock of the CDS server moved by %d seconds '
                         'against ours since the last run; lock ages are '

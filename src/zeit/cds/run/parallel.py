@@ -10,6 +10,7 @@ import logging
 import math
 import queue
 import threading
+import time
 
 from zeit.cds.interfaces import CDSError
 
@@ -29,38 +30,59 @@ def batches(names, connections):
 
 class Twins:
     """The connections a transfer works on beside its own. A run closes
-    them at its end; a burst of a watch keeps those that did well, so the
-    next burst need not log in again, until ``close``."""
+    them at its end; a burst of a watch keeps those that did well, so that
+    the next burst need not log in again, until ``close``."""
 
     def __init__(self):
+        # (twin, when it was given back, by time.monotonic)
         self._kept = []
+        # The target they are twins of.
+        self._of = None
+        self._lock = threading.Lock()
 
     def take(self, target, count):
         """``count`` twins of ``target``, kept ones first, as (twin,
         whether it is connected)."""
-        kept, self._kept = self._kept[:count], self._kept[count:]
-        return [(twin, True) for twin in kept] + [
+        with self._lock:
+            if target is not self._of:
+                stale, self._kept, self._of = self._kept, [], target
+            else:
+                stale = []
+            kept, self._kept = self._kept[:count], self._kept[count:]
+        for twin, since in stale:
+            twin.close()
+        return [(twin, True) for twin, since in kept] + [
             (target.another(), False) for _ in range(count - len(kept))]
 
     def give_back(self, twin, keep):
-        if keep:
-            self._kept.append(twin)
-        else:
+        """From the twin's own thread, when it is done."""
+        if not keep:
             twin.close()
+            return
+        with self._lock:
+            self._kept.append((twin, time.monotonic()))
 
-    def close(self):
-        kept, self._kept = self._kept, []
-        for twin in kept:
+    def close(self, idle=0):
+        """Close the kept twins unused for ``idle`` seconds or more;
+        returns the seconds until the next of the others is (None when
+        none is left)."""
+        now = time.monotonic()
+        with self._lock:
+            due = [(twin, since) for twin, since in self._kept
+                   if now - since >= idle]
+            self._kept = [(twin, since) for twin, since in self._kept
+                          if now - since < idle]
+            left = min((since + idle - now for twin, since in self._kept),
+                       default=None)
+        for twin, since in due:
             twin.close()
+        return left
 
 
 class _Done:
 
-    def __init__(self, target, error, usable):
-        self.target = target
+    def __init__(self, error):
         self.error = error
-        # Connected and in step: fit for the next burst.
-        self.usable = usable
 
 
 def run_batches(run, work, batches, connections):
@@ -82,15 +104,13 @@ def run_batches(run, work, batches, connections):
         name=f'cds-connection-{i}', daemon=True)
         for i, (target, connected) in enumerate(
             [(run.target, True)] + run.twins.take(run.target, extra))]
-    errors = []
     with run.handing_over(outbox.put):
         for worker in workers:
             worker.start()
+        errors = []
         for done in _until_all_done(outbox, len(workers), run):
             if done.error is not None:
                 errors.append(done.error)
-            if done.target is not run.target:
-                run.twins.give_back(done.target, run.held and done.usable)
     for worker in workers:
         worker.join()
     if errors:
@@ -122,10 +142,13 @@ def _work(run, work, target, connected, todo, outbox):
             try:
                 batch = todo.get_nowait()
             except queue.Empty:
+                # Connected and in step: fit for the next burst of a watch.
                 usable = True
                 return
             run.attempt(work, target, batch, target=target)
     except BaseException as e:
         error = e
     finally:
-        outbox.put(_Done(target, error, usable))
+        if target is not run.target:
+            run.twins.give_back(target, run.held and usable)
+        outbox.put(_Done(error))

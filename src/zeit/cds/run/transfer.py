@@ -43,8 +43,8 @@ class Transfer:
             self._work(run, only)
         return run.summary
 
-    def rest(self):
-        self.twins.close()
+    def rest(self, idle=0):
+        return self.twins.close(idle)
 
     def plan(self):
         with Run(self, dry_run=True):

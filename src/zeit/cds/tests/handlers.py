@@ -244,19 +244,23 @@ class _ShiftedClockFS(pyftpdlib.filesystems.AbstractedFS):
         return super().getmtime(path) + self.cmd_channel.clock_shift
 
     def stat(self, path):
-        # The times of MLSD and MLST facts, shifted alike.
+        # The times of MLSD and MLST facts, shifted alike, or left in UTC.
         fields = list(super().stat(path)[:10])
-        fields[stat.ST_MTIME] += self.cmd_channel.clock_shift
+        if self.cmd_channel.shift_facts:
+            fields[stat.ST_MTIME] += self.cmd_channel.clock_shift
         return os.stat_result(fields)
 
 
 class LocalTimeHandler(pyftpdlib.handlers.FTPHandler):
     """Reports times (MDTM, MLSD, MLST) ``clock_shift`` seconds off UTC: by default
     in the local time of a server five hours west of UTC, as pyftpdlib's
-    own ``use_gmt_times = False`` does in New York in winter."""
+    own ``use_gmt_times = False`` does in New York in winter. Without
+    ``shift_facts``, MDTM alone is off, and the facts of MLSD and MLST are
+    in UTC."""
 
     abstracted_fs = _ShiftedClockFS
     clock_shift = -5 * 3600
+    shift_facts = True
 
 
 class StallingHandler(pyftpdlib.handlers.FTPHandler):

@@ -94,7 +94,7 @@ class ServerClockTest(unittest.TestCase):
                 self.assertIsNotNone(ServerClock.from_dict(data).doubt)
 
 
-class LocalTimeServerTest(ExportTestCase):
+class LocalTimeTestCase(ExportTestCase):
     """A server five hours west of UTC that reports its local time, and
     an export that may break locks older than an hour."""
 
@@ -141,6 +141,9 @@ class LocalTimeServerTest(ExportTestCase):
         with open(self.lock_path, 'rb') as f:
             self.assertEqual(b'partner writing\n', f.read())
         self.assertIn('a.xml', self.spool_files('new'))
+
+
+class LocalTimeServerTest(LocalTimeTestCase):
 
     def test_server_reports_times_five_hours_behind(self):
         self.partner_locks()
@@ -212,6 +215,39 @@ class LocalTimeServerTest(ExportTestCase):
         clock = notes['clock']
         self.assertLessEqual(clock['low'], -FIVE_HOURS)
         self.assertLessEqual(-FIVE_HOURS, clock['high'])
+
+
+class MixedTimesServerTest(LocalTimeTestCase):
+    """A server whose MDTM tells its local time, five hours east of UTC,
+    and whose MLST tells UTC: by a clock learned from MDTM, an MLST time
+    looks five hours older than it is."""
+
+    def setUp(self):
+        super().setUp()
+        self.handler.clock_shift = FIVE_HOURS
+        self.handler.shift_facts = False
+
+    def test_a_clock_learned_by_mdtm_judges_mdtm_times_only(self):
+        # As the notes of a spool from before the lock asked MLST: this
+        # run learns the clock from MDTM.
+        exporter = Exporter(FileStoreSpool(self.store),
+                            ftp_target(self.server))
+        exporter.target._habits.mlst = False
+        self.waiting('more.xml')
+        exporter.run()
+        self.partner_locks()
+        self.assertKept()
+        self.assertEqual([], self.log.warnings())
+        # A run that gets the lock learns it anew, from MLST.
+        os.remove(self.lock_path)
+        self.good_run()
+        self.partner_locks()
+        self.assertKept()
+        self.partner_locks(seconds_ago=7200)
+        self.waiting('a.xml')
+        self.assertEqual(1, self.export().files)
+        self.assertRegex('\n'.join(self.log.warnings()),
+                         r'^Breaking lock file write, 7[12]\d\d seconds old')
 
 
 class ClockAcrossProcessesTest(CommandLineTestCase):

@@ -8,6 +8,7 @@ from zeit.cds import names
 from zeit.cds.exporter import Exporter
 from zeit.cds.importer import Importer
 from zeit.cds.interfaces import RemoteError
+from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.testing import LIKE_INETUTILS
 from zeit.cds.testing import LIKE_TWISTED
@@ -111,6 +112,25 @@ class ListingFallbackTest(FallbackTestCase):
         os.remove(os.path.join(server.root, 'a.xml'))
         self.assertDelivered(server, self.export(server))
         self.assertEqual(4, len(asked))
+
+
+    def test_lock_files_hidden_from_mlst_are_found_by_listing(self):
+        # A server whose MLST finds nothing (550), as one that resolves
+        # the names elsewhere: the run's own lock, stored and read back
+        # but not shown, gives it away, and the listing shows the
+        # partner's lock.
+        def hide(handler, path):
+            handler.respond('550 No such file or directory.')
+        server = zeit.cds.testing.server_for(
+            self, type('BlindMLST', (odd_handler(),), {'ftp_MLST': hide}))
+        with open(os.path.join(server.root, names.READ_LOCK), 'wb') as f:
+            f.write(b'partner reading\n')
+        with self.assertRaises(RemoteLocked):
+            self.export(server)
+        self.assertEqual([names.READ_LOCK], os.listdir(server.root))
+        self.assertIn('listing the directory instead', self.log.getvalue())
+        os.remove(os.path.join(server.root, names.READ_LOCK))
+        self.assertDelivered(server, self.export(server))
 
 
 class PipeliningFallbackTest(FallbackTestCase):

@@ -244,10 +244,11 @@ class KeptConnectionsTest(WatchTestCase):
 
     def setUp(self):
         self.listed = threading.Semaphore(0)
+        self.quitted = threading.Semaphore(0)
         self.logins, self.quits = [], []
         self.handler = type('Counting', (CountingHandler,), {
             'listed': self.listed, 'logins': self.logins,
-            'quits': self.quits})
+            'quits': self.quits, 'quitted': self.quitted})
         super().setUp()
 
     def test_the_next_burst_uses_them_without_logging_in(self):
@@ -291,6 +292,21 @@ class KeptConnectionsTest(WatchTestCase):
         self.assertEqual((3, 2), (len(self.logins), len(self.quits)))
         self.assertEqual(['a.xml', 'b.xml', 'c.xml'], self.remote_files())
 
+    def test_an_import_watch_closes_them_unused_for_the_keepalive(self):
+        # Its listings every interval keep its own connection alive, and
+        # never let the keepalive come due.
+        for name in ('a.xml', 'b.xml', 'c.xml'):
+            with open(os.path.join(self.server.root, name), 'wb') as f:
+                f.write(b'x')
+        self.watch(Importer, connections=3, interval=0.01, keepalive=0.2)
+        for _ in range(2):
+            self.assertTrue(self.quitted.acquire(timeout=TIMEOUT))
+        self.assertEqual(3, len(self.logins))
+        self.assertEqual(['a.xml', 'b.xml', 'c.xml'], self.spool_files('new'))
+        # The watch goes on listing on its own connection.
+        self.assertTrue(self.listed.acquire(timeout=TIMEOUT))
+        self.assertEqual(3, len(self.logins))
+
 
 class ProFTPDKeepaliveTest(RealServerTestCase):
     """Against ProFTPD that ends a session after two seconds without a
@@ -329,9 +345,10 @@ class ProFTPDKeepaliveTest(RealServerTestCase):
 
 class CountingHandler(pyftpdlib.handlers.FTPHandler):
     """Releases the semaphore ``listed`` at every MLSD, and notes every
-    login in ``logins`` and every QUIT in ``quits``."""
+    login in ``logins`` and every QUIT in ``quits`` (and releases the
+    semaphore ``quitted``)."""
 
-    listed = logins = quits = None
+    listed = logins = quits = quitted = None
 
     def on_login(self, username):
         self.logins.append(username)
@@ -339,6 +356,8 @@ class CountingHandler(pyftpdlib.handlers.FTPHandler):
     def ftp_QUIT(self, line):
         if self.quits is not None:
             self.quits.append(self.username)
+        if self.quitted is not None:
+            self.quitted.release()
         return super().ftp_QUIT(line)
 
     def ftp_MLSD(self, path):

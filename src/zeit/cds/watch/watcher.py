@@ -6,7 +6,8 @@ directory after ``keepalive`` idle seconds so the server does not close
 it as idle (a listing, not NOOP: some servers, ProFTPD's
 TimeoutNoTransfer, count only data transfers) and connecting again when
 it is gone. The other connections of a burst (``--connections``) are
-kept for the next burst until then, and closed when it is due. Each burst is a run of the exporter or importer
+kept for the next burst, and closed when unused for ``keepalive``
+seconds, or at trouble. Each burst is a run of the exporter or importer
 (``ITransfer.burst``) with every guarantee of a run: it takes the CDS
 lock, transfers, and gives the lock back at once, so the partner can
 work in between.
@@ -23,6 +24,7 @@ burst in flight finish its batch, gives the lock back, and returns.
 """
 import contextlib
 import logging
+import math
 import os
 import time
 
@@ -135,6 +137,7 @@ class Watch:
             return
         self._take()
         now = time.monotonic()
+        rested = self._rest(now)
         if now >= self._next_full:
             self._full_due = True
             self._next_full = now + self.interval
@@ -145,7 +148,15 @@ class Watch:
         elif now >= self._next_keepalive:
             self._keep_alive()
         else:
-            self._idle(min(self._next_full, self._next_keepalive) - now)
+            self._idle(min(self._next_full, self._next_keepalive, rested)
+                       - now)
+
+    def _rest(self, now):
+        """Close the connections beside ours that bursts left unused for
+        ``keepalive`` seconds: they served bursts in quick succession and
+        are not kept alive; when the next of the others is due."""
+        left = self.transfer.rest(self.keepalive)
+        return now + left if left is not None else math.inf
 
     def _connect(self):
         connection = contextlib.ExitStack()
@@ -245,9 +256,6 @@ class Watch:
         return True
 
     def _keep_alive(self):
-        # The connections beside ours served bursts in quick succession;
-        # idle that long, they are not kept alive too.
-        self.transfer.rest()
         try:
             self.target.names()
         except CDSError as e:
@@ -263,6 +271,8 @@ class Watch:
     def _failed(self, error, started, clock, summary=None):
         """Tell of ``error``, which ended an attempt (that got as far as
         ``summary``), and wait it out."""
+        # The connections beside ours are not kept through trouble.
+        self.transfer.rest()
         if isinstance(error, ConnectionLost):
             self._disconnect()
         self._tell(error.exit_code, summary or Summary(), str(error),
