@@ -1,6 +1,8 @@
-"""What a spool keeps for later runs (ISpool.remember)."""
+"""What a spool keeps for later runs: its memory (ISpool.remember) and
+its export journal (ISpool.publishing)."""
 import os
 
+import zeit.cds.testing
 from zeit.cds.interfaces import LocalFileError
 from zeit.cds.spool import MEMORY
 from zeit.cds.spool import FileStoreSpool
@@ -42,3 +44,29 @@ class MemoryTest(SpoolTestCase):
                       f'{self.store_dir}', str(raised.exception))
         with self.assertRaises(LocalFileError):
             self.spool.remembered('key')
+
+
+class ExportJournalTest(SpoolTestCase):
+
+    def setUp(self):
+        super().setUp()
+        zeit.cds.testing.make_spool(
+            self.store_dir, {'a.xml': b'A', 'b.xml': b'B', 'c.xml': b'C'})
+        self.spool = FileStoreSpool(self.store)
+
+    def test_noted_until_exported_or_unpublished(self):
+        self.spool.publishing('a.xml')
+        self.spool.publishing('b.xml')
+        self.assertEqual(['a.xml', 'b.xml'], self.spool.published())
+        self.assertTrue(self.spool.mark_exported('a.xml'))
+        self.spool.unpublished('b.xml')
+        self.assertEqual([], self.spool.published())
+        self.assertEqual(['a.xml'], self.spool_files('cur'))
+        self.assertEqual(['b.xml', 'c.xml'], self.spool_files('new'))
+
+    def test_a_file_changed_since_its_note_is_to_be_uploaded_anew(self):
+        self.spool.publishing('a.xml')
+        self.spool.publishing('b.xml')
+        with open(os.path.join(self.store_dir, 'new', 'b.xml'), 'wb') as f:
+            f.write(b'a newer version')
+        self.assertEqual(['a.xml'], self.spool.published())
