@@ -73,3 +73,10 @@ def is_plain_file_name(name):
         return len(os.fsencode(name)) <= MAX_NAME_BYTES
     except UnicodeEncodeError:
         return False  # a surrogate that stands for no byte
+
+
+def listed_among(wanted, listing):
+    """Which of ``wanted`` a directory ``listing`` (names) shows, told as
+    ``IRemoteTarget.present`` tells them where it knows no times."""
+    shown = set(listing)
+    return {name: None for name in wanted if name in shown}

@@ -47,7 +47,8 @@ class ServerClock:
         except TypeError:
             return cls()
         valid = all(value is None or isinstance(value, (int, float))
-                    for value in dataclasses.astuple(clock)[:4])
+                    for value in (clock.low, clock.high, clock.learned,
+                                  clock.moved))
         if (not valid or (clock.low is None) != (clock.high is None)
                 or not isinstance(clock.source, str)):
             return cls()

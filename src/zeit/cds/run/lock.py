@@ -209,8 +209,7 @@ class RemoteLock:
         was found not to show lock files."""
         if self._trusted:
             return self.target.present(wanted)
-        listed = set(self.target.names())
-        return {name: None for name in wanted if name in listed}
+        return names.listed_among(wanted, self.target.names())
 
     def _take_back(self, sent, failure):
         """After ``failure`` to store ``sent``: remove what the store

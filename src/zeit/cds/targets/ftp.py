@@ -79,8 +79,35 @@ def _mlsd_files(lines):
             yield name, facts
 
 
+def _mlst_files(wanted, replies):
+    """The plain files among ``wanted`` and their times, by the replies
+    to MLST (RFC 3659): 550 where there is no such file. None when the
+    server does not know MLST; other refusals raise."""
+    found = {}
+    for name, reply in zip(wanted, replies):
+        if isinstance(reply, ftplib.Error):
+            code = reply_code(reply)
+            if code in _UNKNOWN_COMMAND:
+                return None
+            if code != '550':
+                raise reply
+            continue
+        # "250-...", " facts; pathname", "250 End". Where the facts cannot
+        # be read, the file is taken to be there: a lock file missed would
+        # let two parties in.
+        lines = reply.splitlines()[1:-1]
+        _, facts = _facts(lines[0].lstrip(' ') if lines else '')
+        if facts.get('type', 'file').lower() != 'file':
+            continue  # A folder, as a listing would leave it out.
+        try:
+            found[name] = _stamp(facts.get('modify', ''))
+        except ValueError:
+            found[name] = None
+    return found
+
+
 def _stamp(text):
-    """The aware datetime of a time as MDTM and MLSD give it (RFC 3659:
+    """The aware datetime of a time as MDTM and MLSx give it (RFC 3659:
     YYYYMMDDHHMMSS[.sss], in UTC); ValueError for anything else."""
     stamp = datetime.datetime.strptime(text[:14], '%Y%m%d%H%M%S')
     return stamp.replace(tzinfo=datetime.timezone.utc)
@@ -256,39 +283,12 @@ class FTPTarget:
                                   'looking for files'):
                 replies = self._ftp.pipeline(
                     ['MLST ' + name for name in wanted])
-                found = self._mlst_files(wanted, replies)
+                found = _mlst_files(wanted, replies)
             if found is not None:
                 return found
             # MLSD without MLST: the listing tells, from then on.
             self._habits.mlst = False
-        listed = set(self.names())
-        return {name: None for name in wanted if name in listed}
-
-    def _mlst_files(self, wanted, replies):
-        """The plain files among ``wanted`` and their times, by the
-        replies to MLST (RFC 3659): 550 where there is no such file. None
-        when the server does not know MLST; other refusals raise."""
-        found = {}
-        for name, reply in zip(wanted, replies):
-            if isinstance(reply, ftplib.Error):
-                code = reply_code(reply)
-                if code in _UNKNOWN_COMMAND:
-                    return None
-                if code != '550':
-                    raise reply
-                continue
-            # "250-...", " facts; pathname", "250 End". Where the facts
-            # cannot be read, the file is taken to be there: a lock file
-            # missed would let two parties in.
-            lines = reply.splitlines()[1:-1]
-            _, facts = _facts(lines[0].lstrip(' ') if lines else '')
-            if facts.get('type', 'file').lower() != 'file':
-                continue  # A folder, as a listing would leave it out.
-            try:
-                found[name] = _stamp(facts.get('modify', ''))
-            except ValueError:
-                found[name] = None
-        return found
+        return names.listed_among(wanted, self.names())
 
     def _plain_files(self, listed):
         """NLST's ``listed`` without the names SIZE refuses with 550: NLST

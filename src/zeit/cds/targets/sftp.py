@@ -257,23 +257,18 @@ class SFTPTarget:
         return sorted(files)
 
     def present(self, names):
-        async def lstats():
-            # Not following links, as the listing does not.
-            return await asyncio.gather(
-                *(self._sftp.lstat(self._path(name)) for name in names),
-                return_exceptions=True)
         found = {}
-        with self._translated(RemoteError, 'Cannot look for files in '
-                              f'{self.directory} on CDS SFTP server'):
-            for name, attrs in zip(names, self._call(lstats())):
-                if isinstance(attrs, asyncssh.SFTPNoSuchFile):
-                    continue
-                if isinstance(attrs, BaseException):
-                    raise attrs
-                if attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
-                    found[name] = None if attrs.mtime is None else (
-                        datetime.datetime.fromtimestamp(
-                            attrs.mtime, datetime.timezone.utc))
+        # Not following links, as the listing does not.
+        for name, attrs in self._stats(names, 'Cannot look for',
+                                       follow_links=False).items():
+            if isinstance(attrs, NoSuchFile):
+                continue
+            if isinstance(attrs, TransferError):
+                raise attrs
+            if attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
+                found[name] = None if attrs.mtime is None else (
+                    datetime.datetime.fromtimestamp(
+                        attrs.mtime, datetime.timezone.utc))
         return found
 
     def _count(self, size):
@@ -346,12 +341,14 @@ class SFTPTarget:
             # The size check still sees what the server has written.
             self._lacks.add('fsync')
 
-    def _stats(self, names, message):
+    def _stats(self, names, message, follow_links=True):
         """For each of ``names`` its SFTPAttrs, or the error that kept
-        them; a stat request for each, all sent at once."""
+        them; a stat (or lstat) request for each, all sent at once."""
+        request = self._sftp.stat if follow_links else self._sftp.lstat
+
         async def stats():
             return await asyncio.gather(
-                *(self._sftp.stat(self._path(name)) for name in names),
+                *(request(self._path(name)) for name in names),
                 return_exceptions=True)
         with self._translated(TransferError, message):
             found = self._call(stats())
