@@ -38,6 +38,9 @@ class EmbeddedSFTPServer:
     asyncssh private key; a new ed25519 key when None.
     """
 
+    # What serves a session's requests: a subclass may refuse some.
+    serving = asyncssh.SFTPServer
+
     def __init__(self, root, user, password, *, host='127.0.0.1', port=0,
                  host_key=None):
         self.root = root
@@ -63,7 +66,7 @@ class EmbeddedSFTPServer:
     def start(self):
         def sftp(channel):
             # Confined to the root folder: it is "/" for the client.
-            return asyncssh.SFTPServer(channel, chroot=self.root)
+            return self.serving(channel, chroot=self.root)
         self._listener = background.call(asyncssh.listen(
             self.host, self.port, server_host_keys=[self.host_key],
             server_factory=lambda: _Login(self._user, self._password),

@@ -87,6 +87,17 @@ def empty_folder(path):
             os.remove(child)
 
 
+def folder_contents(path):
+    """The files in the folder ``path``: a dict of name to bytes."""
+    result = {}
+    for name in os.listdir(path):
+        child = os.path.join(path, name)
+        if os.path.isfile(child):
+            with open(child, 'rb') as f:
+                result[name] = f.read()
+    return result
+
+
 FTP_LAYER = FTPServerLayer(zeit.cds, 'FTPServerLayer')
 ZCML_LAYER = zope.component.testlayer.ZCMLFileLayer(
     zeit.cds, 'configure.zcml', 'ZCMLLayer')

@@ -10,12 +10,13 @@ What SFTP offers beyond FTP:
 - ``create`` opens with O_CREAT|O_EXCL: a lock file is created
   exclusively.
 - ``rename_all`` uses ``posix-rename@openssh.com``: atomic, and it
-  replaces the final name. A server without it gets the plain SFTP
-  rename, which never replaces a file: publishing a name that exists
-  fails for that file, which stays waiting, and no content is lost or
-  shown partial.
-- ``store`` ends with ``fsync@openssh.com`` where the server offers it,
-  so the size check sees what is on the server's disk.
+  replaces the final name. A server without it, or that denies it, gets
+  the plain SFTP rename, which never replaces a file: publishing a name
+  that exists fails for that file, which stays waiting, and no content
+  is lost or shown partial.
+- ``store`` ends with ``fsync@openssh.com`` where the server offers it
+  and does not deny it, so the size check sees what is on the server's
+  disk. Any other refusal of it fails the file.
 - ``names`` lists with attributes: size and time come with the names.
 
 Its factory is ``zeit.cds.targets.sftpfactory.make_sftp_target``, which
@@ -74,6 +75,7 @@ PASSPHRASE_VARIABLE = 'CDS_PASSPHRASE'
 # asyncssh tells every step of a connection at INFO; a run's lines are the
 # same for every protocol (see CONTRACT), its errors come as CDSErrors.
 logging.getLogger('asyncssh').setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 
 def _reason(error):
@@ -337,9 +339,16 @@ class SFTPTarget:
             return
         try:
             await self._answer(remote.fsync())
-        except asyncssh.SFTPOpUnsupported:
-            # The size check still sees what the server has written.
-            self._lacks.add('fsync')
+        except (asyncssh.SFTPOpUnsupported, asyncssh.SFTPPermissionDenied):
+            # Not offered, or offered and denied all the same: a server's
+            # rule, as the file is open for writing. The size check still
+            # sees what the server has written. Any other refusal (a full
+            # disk, an I/O error) fails the file.
+            if 'fsync' not in self._lacks:  # One line for a whole batch.
+                log.info('The CDS SFTP server does not flush files to its '
+                         'disk (fsync@openssh.com); the size check stands '
+                         'for it')
+                self._lacks.add('fsync')
 
     def _stats(self, names, message, follow_links=True):
         """For each of ``names`` its SFTPAttrs, or the error that kept
@@ -399,22 +408,34 @@ class SFTPTarget:
                 for key, result in zip(requests, results)}
 
     def rename_all(self, pairs):
-        if 'posix-rename' not in self._lacks:
-            try:
-                return self._renamed(pairs, self._sftp.posix_rename)
-            except _Unsupported:
-                self._lacks.add('posix-rename')
         # The plain SFTP rename never replaces a file (see above).
-        return self._renamed(pairs, self._sftp.rename)
+        if 'posix-rename' in self._lacks:
+            return self._renamed(pairs, self._sftp.rename)
+        try:
+            results = self._renamed(pairs, self._sftp.posix_rename)
+        except _Unsupported:
+            self._lacks.add('posix-rename')
+            return self._renamed(pairs, self._sftp.rename)
+        denied = [(old, new) for old, new in pairs
+                  if _caused_by(results[old], asyncssh.SFTPPermissionDenied)]
+        if denied:
+            # The server's rule, or the folder's permissions: the plain
+            # rename tells which.
+            again = self._renamed(denied, self._sftp.rename)
+            if (any(result is None for result in again.values())
+                    and 'posix-rename' not in self._lacks):
+                log.info('The CDS SFTP server denies posix-rename@openssh.com;'
+                         ' renaming without it')
+                self._lacks.add('posix-rename')
+            results.update(again)
+        return results
 
     def _renamed(self, pairs, rename):
         results = {}
         requests = {old: rename(self._path(old), self._path(new))
                     for old, new in pairs}
         for old, result in self._batch('Cannot rename', requests).items():
-            if (isinstance(result, TransferError)
-                    and isinstance(result.__cause__,
-                                   asyncssh.SFTPOpUnsupported)):
+            if _caused_by(result, asyncssh.SFTPOpUnsupported):
                 raise _Unsupported()
             results[old] = result
         return results
@@ -531,6 +552,13 @@ class _InFlight:
 
 class _Unsupported(Exception):
     """The server does not know a request of a batch."""
+
+
+def _caused_by(result, error):
+    """Whether ``result`` of a batch is a refusal told by the server as
+    ``error`` (an asyncssh.SFTPError class)."""
+    return (isinstance(result, TransferError)
+            and isinstance(result.__cause__, error))
 
 
 def _known_hosts(path):

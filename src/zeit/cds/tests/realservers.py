@@ -314,13 +314,7 @@ class RealFTPServer:
 
     def contents(self):
         """The files in the root folder: a dict of name to bytes."""
-        result = {}
-        for name in os.listdir(self.root):
-            path = os.path.join(self.root, name)
-            if os.path.isfile(path):
-                with open(path, 'rb') as f:
-                    result[name] = f.read()
-        return result
+        return zeit.cds.testing.folder_contents(self.root)
 
     def _reported_port(self):
         """The port the server prints once it listens."""

@@ -4,7 +4,9 @@ extensions. Every file stays waiting or is delivered, never lost, never
 partial under its final name.
 """
 import os
+import tempfile
 
+import asyncssh
 import zope.component
 
 import zeit.cds.testing
@@ -12,11 +14,29 @@ from zeit.cds import names
 from zeit.cds.events import IFileExported
 from zeit.cds.exporter import Exporter
 from zeit.cds.interfaces import ConnectionLost
+from zeit.cds.interfaces import TransferError
+from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.spool import FileStoreSpool
+from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.tests import sshd
+from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_sftp import SFTPTestCase
 
 FILES = {'a.xml': b'A' * 100, 'b.xml': b'B' * 200_000, 'c.xml': b'C' * 300}
+
+
+def _export(test, target, connections):
+    """Export the spool of ``test`` to ``target``, on up to
+    ``connections``, reconnecting at once; the summary. The run's log
+    lines go to ``test.log``, also when it raises."""
+    exporter = Exporter(FileStoreSpool(test.store), target)
+    exporter.connections = connections
+    exporter.reconnect_delays = (0, 0, 0)
+    with zeit.cds.testing.LogCapture() as log:
+        try:
+            return exporter.run()
+        finally:
+            test.log = log.getvalue()
 
 
 class SFTPFaultTestCase(SFTPTestCase):
@@ -28,14 +48,7 @@ class SFTPFaultTestCase(SFTPTestCase):
         zeit.cds.testing.make_spool(self.store_dir, self.files)
 
     def export(self, connections=1):
-        exporter = Exporter(FileStoreSpool(self.store), self.target())
-        exporter.connections = connections
-        exporter.reconnect_delays = (0, 0, 0)
-        with zeit.cds.testing.LogCapture() as log:
-            try:
-                return exporter.run()
-            finally:
-                self.log = log.getvalue()
+        return _export(self, self.target(), connections)
 
     def assertDelivered(self, delivered):
         """``delivered`` is on the server with its bytes and in cur; the
@@ -119,3 +132,113 @@ class SFTPWithoutExtensionsTest(SFTPFaultTestCase):
                          self.server.contents())
         self.assertEqual(['a.xml', 'c.xml'], self.spool_files('cur'))
         self.assertEqual(['b.xml'], self.spool_files('new'))
+
+
+class _DenyingFsync(asyncssh.SFTPServer):
+    """Offers fsync@openssh.com, and denies it, as a server's rule."""
+
+    def fsync(self, file_obj):
+        raise asyncssh.SFTPPermissionDenied('fsync denied by policy')
+
+
+class _DenyingPosixRename(asyncssh.SFTPServer):
+    """Offers posix-rename@openssh.com, and denies it."""
+
+    def posix_rename(self, oldpath, newpath):
+        raise asyncssh.SFTPPermissionDenied('posix-rename denied by policy')
+
+
+class _FailingFsync(asyncssh.SFTPServer):
+    """Cannot flush a file to its disk, as on a failing one."""
+
+    def fsync(self, file_obj):
+        raise asyncssh.SFTPFailure('Input/output error')
+
+
+class _FailingFsyncOfB(_FailingFsync):
+    """Cannot flush the upload of b.xml to its disk."""
+
+    def fsync(self, file_obj):
+        if os.path.basename(os.fsdecode(file_obj.name)) == (
+                names.partial_name('b.xml')):
+            super().fsync(file_obj)
+
+
+class RefusingServerTest(SpoolTestCase):
+    """Servers that offer an OpenSSH extension and then refuse it, through
+    cds-server's SFTP server (asyncssh's) with requests refused as such a
+    server refuses them."""
+
+    def serve(self, serving):
+        self.remote_root = tempfile.mkdtemp(prefix='cds-sftp-root-')
+        self.addCleanup(zeit.cds.testing.remove_tree, self.remote_root)
+        server = EmbeddedSFTPServer(self.remote_root, 'test', 'pw')
+        server.serving = serving
+        server.start()
+        self.addCleanup(server.stop)
+        known_hosts = os.path.join(self.store_dir, 'known_hosts')
+        with open(known_hosts, 'w') as f:
+            f.write(server.known_hosts_line + '\n')
+        return SFTPTarget(host=server.host, port=server.port, user='test',
+                          password='pw', directory='/',
+                          known_hosts=known_hosts, timeout=10)
+
+    def export(self, target):
+        zeit.cds.testing.make_spool(self.store_dir, FILES)
+        return _export(self, target, connections=2)
+
+    def remote(self):
+        return zeit.cds.testing.folder_contents(self.remote_root)
+
+    def assertAllDelivered(self, serving, told):
+        """An export to a server ``serving`` so delivers every file, and
+        tells ``told`` once."""
+        summary = self.export(self.serve(serving))
+        self.assertEqual((3, 0), (summary.files, summary.failures))
+        self.assertEqual(FILES, self.remote())
+        self.assertEqual(1, self.log.count(told))
+        self.assertNotIn('ERROR', self.log)
+
+    def test_a_denied_fsync_is_done_without_once_told(self):
+        self.assertAllDelivered(
+            _DenyingFsync,
+            'The CDS SFTP server does not flush files to its disk')
+
+    def test_a_denied_posix_rename_is_done_with_the_plain_rename(self):
+        self.assertAllDelivered(
+            _DenyingPosixRename,
+            'The CDS SFTP server denies posix-rename@openssh.com')
+
+    def test_a_final_name_that_exists_then_is_kept_and_the_file_waits(self):
+        target = self.serve(_DenyingPosixRename)
+        with open(os.path.join(self.remote_root, 'b.xml'), 'wb') as f:
+            f.write(b'old')
+        summary = self.export(target)
+        self.assertEqual((2, 1), (summary.files, summary.failures))
+        self.assertIn('Cannot upload file b.xml: File already exists',
+                      self.log)
+        self.assertEqual(dict(FILES, **{'b.xml': b'old'}),
+                         self.remote())
+        self.assertEqual(['b.xml'], self.spool_files('new'))
+
+    def test_a_failed_fsync_fails_that_file_only(self):
+        summary = self.export(self.serve(_FailingFsyncOfB))
+        self.assertEqual((2, 1), (summary.files, summary.failures))
+        self.assertIn('Cannot upload file b.xml: Input/output error',
+                      self.log)
+        self.assertNotIn('does not flush', self.log)
+        # Not published, and what it left is removed.
+        self.assertEqual({'a.xml': FILES['a.xml'], 'c.xml': FILES['c.xml']},
+                         self.remote())
+        self.assertEqual(['b.xml'], self.spool_files('new'))
+
+    def test_a_failed_fsync_of_the_lock_fails_the_run_before_any_file(self):
+        # The lock file is flushed like any upload: it cannot be taken,
+        # and it is not left behind. Every file waits.
+        with self.assertRaises(TransferError) as raised:
+            self.export(self.serve(_FailingFsync))
+        self.assertEqual(
+            f'Cannot create file {names.WRITE_LOCK}: Input/output error',
+            str(raised.exception))
+        self.assertEqual({}, self.remote())
+        self.assertEqual(sorted(FILES), self.spool_files('new'))

@@ -159,11 +159,7 @@ class FolderStories(TargetStories):
     the target's directory."""
 
     def remote(self):
-        found = {}
-        for name in os.listdir(self.remote_root):
-            with open(os.path.join(self.remote_root, name), 'rb') as f:
-                found[name] = f.read()
-        return found
+        return zeit.cds.testing.folder_contents(self.remote_root)
 
     def offer(self, files):
         for name, data in files.items():
