@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 
 import gocept.filestore.filestore
 import gocept.filestore.interfaces
@@ -29,10 +30,12 @@ LOCK_FILE = 'cds.lock'
 
 log = logging.getLogger(__name__)
 
-# The journals' folders, beside tmp, new and cur; gocept.filestore
-# leaves everything but those three alone.
+# The journals, beside tmp, new and cur; gocept.filestore leaves
+# everything but those three alone.
 JOURNAL = 'cds-journal'
-EXPORT_JOURNAL = 'cds-export-journal'
+EXPORT_JOURNAL = 'cds-export-journal.log'
+# The export journal of zeit.cds 0.1, a file per name: read, and emptied.
+EXPORT_JOURNAL_FOLDER = 'cds-export-journal'
 # What runs keep for later runs (see ISpool.remember), one file per key.
 MEMORY = 'cds-memory'
 
@@ -56,10 +59,10 @@ class FileStoreSpool:
     def __init__(self, store):
         self.store = store
         self._journal = Journal(os.path.join(store.path, JOURNAL))
-        # Losing an entry of this one (only a power cut can) costs a
-        # second upload, never a file: it need not wait for the disk.
-        self._publishing = Journal(
-            os.path.join(store.path, EXPORT_JOURNAL), durable=False)
+        self._publishing = NoteLog(
+            os.path.join(store.path, EXPORT_JOURNAL),
+            Journal(os.path.join(store.path, EXPORT_JOURNAL_FOLDER),
+                    durable=False))
         # The identity of each file as open() found it: zeit.cms may put a
         # newer version under its name while it is being uploaded.
         self._opened = {}
@@ -136,32 +139,29 @@ class FileStoreSpool:
         return _identity(os.stat(self._path(section, name)))
 
     def published(self):
-        found = []
         with reported_as(LocalFileError, 'Cannot read the export journal '
                          f'of spool {self.path}'):
-            for name in self._publishing.names():
-                try:
-                    unchanged = (self._publishing.read(name)
-                                 == self._identity('new', name))
-                except FileNotFoundError:
-                    unchanged = False  # moved to cur already
-                if unchanged:
-                    found.append(name)
-                else:
-                    self._publishing.forget(name)
-        return found
+            return self._publishing.keep(self._unchanged)
+
+    def _unchanged(self, name, identity):
+        """Whether the file ``name`` in new has ``identity``."""
+        try:
+            return identity == self._identity('new', name)
+        except FileNotFoundError:
+            return False  # moved to cur already
 
     def unpublished(self, name):
         with reported_as(LocalFileError, 'Cannot clear the export journal '
                          f'entry of file {names.shown(name)}'):
-            self._publishing.forget(name)
+            self._publishing.drop(name)
 
     def mark_exported(self, name):
         opened = self._opened.pop(name, None)
         with reported_as(LocalFileError, f'Cannot move file '
                          f"{names.shown(name)} from 'new' to 'cur'"):
             self.store.move(name, 'new', 'cur')
-            self._publishing.forget(name)
+            # Gone from new, its note counts no more.
+            self._publishing.settled(name)
             if opened is None or self._identity('cur', name) == opened:
                 return True
             # Moved is a newer version, put into new during the upload of
@@ -331,6 +331,110 @@ class Journal:
                 removed = True
         if removed:
             self._sync(self.path)
+
+
+class NoteLog:
+    """The export journal: a note per name that is complete on the CDS
+    under its temporary name and about to get its final one, as a line
+    appended to one file, ``identity TAB name``; a line ``- TAB name``
+    drops the note.
+
+    A line costs one write, where a file per note cost the spool's file
+    system a create and a remove for every file exported. A note counts
+    only as long as its file is in ``new``, unchanged (see ``keep``), so
+    a file that leaves ``new`` needs no line; the log is removed once no
+    note of it is left. Lines are written whole, so a killed process
+    leaves them whole; a power cut may lose the last ones (and cost a
+    second upload of their files), as nothing waits for the disk.
+
+    Names of exported files hold no line break and no NUL (see
+    delivery.refusal), so a line holds one note. The journal of 0.1, a
+    folder with a file per name (``legacy``, a Journal), is read as
+    notes that came first, and emptied.
+    """
+
+    def __init__(self, path, legacy):
+        self.path = path
+        self._legacy = legacy
+        self._fd = None
+        # The names with a note that counts; all of them once ``keep``
+        # has read the log.
+        self._open = set()
+        self._read = False
+        self._lock = threading.Lock()
+
+    def note(self, name, identity):
+        self._append(identity, name)
+
+    def drop(self, name):
+        self._append(b'-', name)
+
+    def _append(self, tag, name):
+        line = tag + b'\t' + os.fsencode(name) + b'\n'
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(
+                    self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.write(self._fd, line)
+            if tag == b'-':
+                self._open.discard(name)
+            else:
+                self._open.add(name)
+
+    def settled(self, name):
+        """``name`` left ``new``: once no note is open, the log goes."""
+        with self._lock:
+            self._open.discard(name)
+            if self._open or not self._read:
+                return
+            self._close()
+            remove_quietly(self.path)
+
+    def keep(self, counts):
+        """The noted names for which ``counts(name, identity)`` holds,
+        sorted; the log is written anew with only their notes."""
+        with self._lock:
+            self._close()
+            notes = self._notes()
+            kept = {name: identity for name, identity in notes.items()
+                    if counts(name, identity)}
+            if kept:
+                write_atomically(self.path, b''.join(
+                    identity + b'\t' + os.fsencode(name) + b'\n'
+                    for name, identity in sorted(kept.items())),
+                    durable=False, mode=0o644)
+            else:
+                remove_quietly(self.path)
+            self._legacy.forget_all(self._legacy.names())
+            self._open = set(kept)
+            self._read = True
+        return sorted(kept)
+
+    def _notes(self):
+        """The notes that count, by name: the legacy folder's, then the
+        log's, line by line."""
+        notes = {name: self._legacy.read(name)
+                 for name in self._legacy.names()}
+        try:
+            with open(self.path, 'rb') as f:
+                lines = f.read().split(b'\n')
+        except FileNotFoundError:
+            lines = []
+        # The last is empty, or cut short by a power cut: not a note.
+        for line in lines[:-1]:
+            tag, tab, name = line.partition(b'\t')
+            if not tab:
+                continue
+            if tag == b'-':
+                notes.pop(os.fsdecode(name), None)
+            else:
+                notes[os.fsdecode(name)] = tag
+        return notes
+
+    def _close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _identity(info):

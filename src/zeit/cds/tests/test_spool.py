@@ -2,8 +2,13 @@
 its export journal (ISpool.publishing)."""
 import os
 
+import hypothesis
+import hypothesis.strategies as st
+
 import zeit.cds.testing
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.spool import EXPORT_JOURNAL
+from zeit.cds.spool import EXPORT_JOURNAL_FOLDER
 from zeit.cds.spool import MEMORY
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.test_components import SpoolTestCase
@@ -70,3 +75,130 @@ class ExportJournalTest(SpoolTestCase):
         with open(os.path.join(self.store_dir, 'new', 'b.xml'), 'wb') as f:
             f.write(b'a newer version')
         self.assertEqual(['a.xml'], self.spool.published())
+
+    def test_notes_outlive_the_process(self):
+        self.spool.publishing('a.xml')
+        self.spool.publishing('b.xml')
+        self.spool.unpublished('b.xml')
+        self.spool.publishing('b.xml')
+        self.spool.publishing('c.xml')
+        self.spool.unpublished('c.xml')
+        # The process killed, another one reads the spool.
+        self.assertEqual(['a.xml', 'b.xml'],
+                         FileStoreSpool(self.store).published())
+
+    def test_one_file_for_all_notes_gone_once_their_files_left_new(self):
+        self.assertEqual([], self.spool.published())
+        for name in ['a.xml', 'b.xml', 'c.xml']:
+            self.spool.publishing(name)
+        self.assertIn(EXPORT_JOURNAL, os.listdir(self.store_dir))
+        self.assertNotIn(EXPORT_JOURNAL_FOLDER, os.listdir(self.store_dir))
+        self.spool.mark_exported('a.xml')
+        self.spool.unpublished('b.xml')
+        self.assertIn(EXPORT_JOURNAL, os.listdir(self.store_dir))
+        self.spool.mark_exported('c.xml')
+        self.assertNotIn(EXPORT_JOURNAL, os.listdir(self.store_dir))
+
+    def test_notes_read_before_stay_until_their_files_left_new(self):
+        self.spool.publishing('a.xml')
+        spool = FileStoreSpool(self.store)
+        self.assertEqual(['a.xml'], spool.published())
+        spool.publishing('b.xml')
+        spool.mark_exported('b.xml')
+        self.assertEqual(['a.xml'], FileStoreSpool(self.store).published())
+
+    def test_notes_not_read_yet_stay_as_well(self):
+        # As for a caller of ISpool that exports without asking first.
+        self.spool.publishing('a.xml')
+        spool = FileStoreSpool(self.store)
+        spool.mark_exported('b.xml')
+        self.assertEqual(['a.xml'], FileStoreSpool(self.store).published())
+
+    def test_the_notes_of_zeit_cds_0_1_are_read_and_cleared(self):
+        # 0.1 kept a file per name, holding the identity of the file.
+        folder = os.path.join(self.store_dir, EXPORT_JOURNAL_FOLDER)
+        os.mkdir(folder)
+        info = os.stat(os.path.join(self.store_dir, 'new', 'a.xml'))
+        for name, identity in [
+                ('a.xml', f'{info.st_ino} {info.st_size} {info.st_mtime_ns}'),
+                ('b.xml', '1 1 1')]:
+            with open(os.path.join(folder, name), 'w') as f:
+                f.write(identity)
+        self.assertEqual(['a.xml'], self.spool.published())
+        self.assertEqual([], os.listdir(folder))
+        self.assertEqual(['a.xml'], FileStoreSpool(self.store).published())
+
+    def test_a_line_cut_short_is_no_note(self):
+        self.spool.publishing('a.xml')
+        self.spool.publishing('b.xml')
+        path = os.path.join(self.store_dir, EXPORT_JOURNAL)
+        with open(path, 'rb+') as f:
+            f.truncate(os.path.getsize(path) - 1)
+        self.assertEqual(['a.xml'], FileStoreSpool(self.store).published())
+
+
+# Names a spool's new may hold that a line of the journal must survive.
+NAMES = st.sampled_from([
+    'a.xml', '-', '- b', 'c\td', '\t', 'ü', os.fsdecode(b'\xff\xfe'),
+    'e\r', ' ', 'f' * 200])
+
+
+class ExportJournalPropertyTest(SpoolTestCase):
+
+    @hypothesis.settings(max_examples=200, deadline=None, database=None)
+    @hypothesis.given(
+        st.lists(NAMES, min_size=1, max_size=3, unique=True),
+        st.lists(st.tuples(
+            st.sampled_from(['arrive', 'publish', 'drop', 'export',
+                             'change', 'restart', 'read']),
+            st.integers(0, 2)), max_size=40))
+    def test_published_are_the_notes_of_unchanged_files(self, names, steps):
+        """Whatever happens in which order (a restart is a process
+        killed and another one taking the spool over), published() tells
+        the names whose file in new is the one noted, and no other."""
+        store_dir = self.fresh_store_dir()
+        store = zeit.cds.testing.make_spool(store_dir, {})
+        spool = FileStoreSpool(store)
+        noted = {}  # name: the identity of the file noted
+        waiting = {}  # name: the identity of the file in new
+
+        def write(name, size):
+            path = os.path.join(store_dir, 'new', name)
+            with open(path, 'wb') as f:
+                f.write(b'x' * size)
+            info = os.stat(path)
+            waiting[name] = (info.st_ino, info.st_size, info.st_mtime_ns)
+
+        for step, index in steps:
+            name = names[index % len(names)]
+            if step == 'arrive' and name not in waiting:
+                write(name, 1)
+            elif step == 'change' and name in waiting:
+                write(name, waiting[name][1] + 1)
+            elif step == 'publish' and name in waiting:
+                spool.publishing(name)
+                noted[name] = waiting[name]
+            elif step == 'drop' and name in noted:
+                spool.unpublished(name)
+                del noted[name]
+            elif step == 'export' and name in waiting:
+                spool.mark_exported(name)
+                os.remove(os.path.join(store_dir, 'cur', name))
+                del waiting[name]
+            elif step == 'restart':
+                spool = FileStoreSpool(store)
+            elif step == 'read':
+                expected = sorted(name for name, identity in noted.items()
+                                  if waiting.get(name) == identity)
+                self.assertEqual(expected, spool.published())
+                noted = {name: noted[name] for name in expected}
+        self.assertEqual(
+            sorted(name for name, identity in noted.items()
+                   if waiting.get(name) == identity),
+            FileStoreSpool(store).published())
+
+    def fresh_store_dir(self):
+        path = os.path.join(self.store_dir,
+                            f'case-{len(os.listdir(self.store_dir))}')
+        os.mkdir(path)
+        return path
