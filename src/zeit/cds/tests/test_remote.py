@@ -2,13 +2,17 @@
 import os
 import tempfile
 
+import zeit.cds.server
 import zeit.cds.testing
 from zeit.cds import names
+from zeit.cds.exporter import Exporter
+from zeit.cds.importer import Importer
 from zeit.cds.interfaces import AuthenticationError
 from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import RemoteDirectoryError
 from zeit.cds.interfaces import TransferError
+from zeit.cds.spool import FileStoreSpool
 from zeit.cds.targets.ftp import FTPTarget
 from zeit.cds.tests.handlers import DiskFullHandler
 from zeit.cds.tests.handlers import NoMLSDHandler
@@ -259,3 +263,38 @@ class NoAnswerTest(FTPTargetTestCase):
                 self.addCleanup(target.close)
                 self.stuck_at(command)
                 self.assertNoAnswer(doing, getattr(target, call), *args)
+
+
+class IPv6Test(SpoolTestCase):
+    """Over IPv6 a session asks for data connections with EPSV, and opens
+    them to the address of its own peer."""
+
+    def setUp(self):
+        super().setUp()
+        root = tempfile.mkdtemp(prefix='cds-ftp-')
+        self.addCleanup(zeit.cds.testing.remove_tree, root)
+        try:
+            self.server = zeit.cds.server.EmbeddedServer(
+                root, zeit.cds.testing.USER, zeit.cds.testing.PASSWORD,
+                host='::1').start()
+        except OSError as e:
+            self.skipTest(f'no IPv6 loopback here: {e}')
+        self.addCleanup(self.server.stop)
+
+    def test_files_go_and_come_back(self):
+        zeit.cds.testing.make_spool(
+            self.store_dir, {'a.xml': b'A' * 100_000, 'b.xml': b''})
+        target = ftp_target(self.server)
+        summary = Exporter(FileStoreSpool(self.store), target).run()
+        self.assertEqual((2, 0), (summary.files, summary.failures))
+        self.assertEqual({'a.xml': b'A' * 100_000, 'b.xml': b''},
+                         zeit.cds.testing.folder_contents(self.server.root))
+        store = zeit.cds.testing.make_spool(
+            tempfile.mkdtemp(prefix='cds-spool-'), {})
+        self.addCleanup(zeit.cds.testing.remove_tree, store.path)
+        summary = Importer(
+            FileStoreSpool(store), ftp_target(self.server)).run()
+        self.assertEqual((2, 0), (summary.files, summary.failures))
+        self.assertEqual({'a.xml': b'A' * 100_000, 'b.xml': b''},
+                         zeit.cds.testing.folder_contents(
+                             os.path.join(store.path, 'new')))
