@@ -48,20 +48,21 @@ class ISpool(zope.interface.Interface):
         ``open`` opened it) is complete on the CDS under a temporary name
         and about to get its final one.
 
-        ``mark_exported`` clears the note.
+        ``mark_exported`` and ``unpublished`` clear the note.
         """
 
     def published():
-        """The names in ``new`` noted by ``publishing`` and not marked
-        exported since: a run was interrupted around their publishing.
+        """The names in ``new`` with a note of ``publishing`` that was not
+        cleared since: a run was interrupted around their publishing.
 
         A file that changed in ``new`` since its note is not among them:
         its note is dropped, and it is to be uploaded anew.
         """
 
     def unpublished(name):
-        """Drop the note of ``name``: its temporary upload is gone, so it
-        is to be uploaded anew."""
+        """Clear the note of ``name``, on disk before this returns: its
+        temporary upload is about to be removed, so it is to be uploaded
+        anew."""
 
     def mark_exported(name):
         """Move the file ``name`` from ``new`` to ``cur``, and clear its

@@ -139,8 +139,8 @@ class FileStoreSpool:
         return _identity(os.stat(self._path(section, name)))
 
     def published(self):
-        with reported_as(LocalFileError, 'Cannot read the export journal '
-                         f'of spool {self.path}'):
+        with reported_as(LocalFileError, 'Cannot read or tidy the export '
+                         f'journal of spool {self.path}'):
             return self._publishing.keep(self._unchanged)
 
     def _unchanged(self, name, identity):
@@ -160,18 +160,25 @@ class FileStoreSpool:
         with reported_as(LocalFileError, f'Cannot move file '
                          f"{names.shown(name)} from 'new' to 'cur'"):
             self.store.move(name, 'new', 'cur')
-            # Gone from new, its note counts no more.
+            exported = (opened is None
+                        or self._identity('cur', name) == opened)
+            if not exported:
+                # Moved is a newer version, put into new during the upload
+                # of the one opened: back it goes, for the next run, unless
+                # an even newer one is there by now (then that one goes).
+                cur, new = self._path('cur', name), self._path('new', name)
+                with contextlib.suppress(FileExistsError):
+                    os.link(cur, new)
+                os.remove(cur)
+        try:
             self._publishing.settled(name)
-            if opened is None or self._identity('cur', name) == opened:
-                return True
-            # Moved is a newer version, put into new during the upload of
-            # the one opened: back it goes, for the next run, unless an
-            # even newer one is there by now (then that one goes).
-            cur, new = self._path('cur', name), self._path('new', name)
-            with contextlib.suppress(FileExistsError):
-                os.link(cur, new)
-            os.remove(cur)
-        return False
+        except OSError as e:
+            # The file is where it belongs; only a file put back into new
+            # unchanged would be taken for delivered.
+            log.warning('Cannot clear the export journal entry of file %s '
+                        '(%s); the next run does', names.shown(name),
+                        e.strerror or e)
+        return exported
 
     @contextlib.contextmanager
     def receiving(self, name):
@@ -337,26 +344,31 @@ class NoteLog:
     """The export journal: a note per name that is complete on the CDS
     under its temporary name and about to get its final one, as a line
     appended to one file, ``identity TAB name``; a line ``- TAB name``
-    drops the note.
+    clears the note.
 
     A line costs one write, where a file per note cost the spool's file
     system a create and a remove for every file exported. A note counts
-    only as long as its file is in ``new``, unchanged (see ``keep``), so
-    a file that leaves ``new`` needs no line; the log is removed once no
-    note of it is left. Lines are written whole, so a killed process
-    leaves them whole; a power cut may lose the last ones (and cost a
-    second upload of their files), as nothing waits for the disk.
+    only while its file is in ``new`` unchanged (see ``keep``); the log
+    is removed once no note of it is open.
+
+    Lines are written whole or not at all (a short write on a full disk
+    is taken back), so a killed process leaves them whole. Nothing waits
+    for the disk but the clearing of a note whose temporary upload is
+    about to be removed (``drop``, a refusal), which would otherwise be
+    taken for renamed. A power cut may lose other lines: a note costs a
+    second upload of its file; a clearing by ``settled``, only where the
+    very file is put back into ``new`` right after, that it is taken for
+    delivered.
 
     Names of exported files hold no line break and no NUL (see
     delivery.refusal), so a line holds one note. The journal of 0.1, a
-    folder with a file per name (``legacy``, a Journal), is read as
-    notes that came first, and emptied.
+    folder with a file per name (``legacy``, a Journal), is read as notes
+    that came first, and emptied.
     """
 
     def __init__(self, path, legacy):
         self.path = path
         self._legacy = legacy
-        self._fd = None
         # The names with a note that counts; all of them once ``keep``
         # has read the log.
         self._open = set()
@@ -364,77 +376,87 @@ class NoteLog:
         self._lock = threading.Lock()
 
     def note(self, name, identity):
-        self._append(identity, name)
+        with self._lock:
+            self._append(identity, name)
+            self._open.add(name)
 
     def drop(self, name):
-        self._append(b'-', name)
-
-    def _append(self, tag, name):
-        line = tag + b'\t' + os.fsencode(name) + b'\n'
+        """Clear the note of ``name``, on disk before this returns."""
         with self._lock:
-            if self._fd is None:
-                self._fd = os.open(
-                    self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.write(self._fd, line)
-            if tag == b'-':
-                self._open.discard(name)
-            else:
-                self._open.add(name)
+            self._append(b'-', name, durable=True)
+            self._open.discard(name)
 
     def settled(self, name):
-        """``name`` left ``new``: once no note is open, the log goes."""
+        """``name`` is exported: its note is cleared, and once no note is
+        open, the log goes."""
         with self._lock:
-            self._open.discard(name)
-            if self._open or not self._read:
-                return
-            self._close()
-            remove_quietly(self.path)
+            if not self._read or self._open - {name}:
+                # A file put back into new unchanged must not find it.
+                self._append(b'-', name)
+                self._open.discard(name)
+            else:
+                self._open.clear()
+                remove_quietly(self.path)
+
+    def _append(self, tag, name, durable=False):
+        line = tag + b'\t' + os.fsencode(name) + b'\n'
+        # Opened for each line: a spool object may be dropped at any time
+        # (zeit.cms makes one per run), and leaves no descriptor open.
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                     0o644)
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                # A full disk: no part line may join the next one.
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR) - written)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def keep(self, counts):
         """The noted names for which ``counts(name, identity)`` holds,
-        sorted; the log is written anew with only their notes."""
+        sorted; the log keeps only their notes."""
         with self._lock:
-            self._close()
-            notes = self._notes()
+            legacy = self._legacy.names()
+            try:
+                with open(self.path, 'rb') as f:
+                    logged = f.read()
+            except FileNotFoundError:
+                logged = b''
+            notes = _notes({name: self._legacy.read(name)
+                            for name in legacy}, logged)
             kept = {name: identity for name, identity in notes.items()
                     if counts(name, identity)}
-            if kept:
-                write_atomically(self.path, b''.join(
-                    identity + b'\t' + os.fsencode(name) + b'\n'
-                    for name, identity in sorted(kept.items())),
-                    durable=False, mode=0o644)
-            else:
+            tidy = b''.join(identity + b'\t' + os.fsencode(name) + b'\n'
+                            for name, identity in sorted(kept.items()))
+            if not kept:
                 remove_quietly(self.path)
-            self._legacy.forget_all(self._legacy.names())
+            elif tidy != logged or legacy:
+                # Also a line cut short at the end goes, before another
+                # is appended to it.
+                write_atomically(self.path, tidy, durable=False, mode=0o644)
+            self._legacy.forget_all(legacy)
             self._open = set(kept)
             self._read = True
         return sorted(kept)
 
-    def _notes(self):
-        """The notes that count, by name: the legacy folder's, then the
-        log's, line by line."""
-        notes = {name: self._legacy.read(name)
-                 for name in self._legacy.names()}
-        try:
-            with open(self.path, 'rb') as f:
-                lines = f.read().split(b'\n')
-        except FileNotFoundError:
-            lines = []
-        # The last is empty, or cut short by a power cut: not a note.
-        for line in lines[:-1]:
-            tag, tab, name = line.partition(b'\t')
-            if not tab:
-                continue
-            if tag == b'-':
-                notes.pop(os.fsdecode(name), None)
-            else:
-                notes[os.fsdecode(name)] = tag
-        return notes
 
-    def _close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def _notes(notes, logged):
+    """The notes that count, by name: ``notes`` (of the legacy folder),
+    changed by the log's lines (bytes ``logged``) one by one."""
+    lines = logged.split(b'\n')
+    # The last is empty, or cut short by a power cut: not a note.
+    for line in lines[:-1]:
+        tag, tab, name = line.partition(b'\t')
+        if not tab:
+            continue
+        if tag == b'-':
+            notes.pop(os.fsdecode(name), None)
+        else:
+            notes[os.fsdecode(name)] = tag
+    return notes
 
 
 def _identity(info):

@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import posixpath
+import threading
 
 import asyncssh
 import zope.interface
@@ -140,8 +141,10 @@ class SFTPTarget:
         self._sftp = None
         # Whether the server left a wait unanswered (see _translated).
         self._silent = False
-        # What the server lacks, learned once per run (shared by twins).
+        # What the server lacks, learned once per run (shared by twins,
+        # which learn it from their own threads).
         self._lacks = set()
+        self._learning = threading.Lock()
         # The identities of the files of the last listing.
         self._listed = {}
 
@@ -344,11 +347,19 @@ class SFTPTarget:
             # rule, as the file is open for writing. The size check still
             # sees what the server has written. Any other refusal (a full
             # disk, an I/O error) fails the file.
-            if 'fsync' not in self._lacks:  # One line for a whole batch.
-                log.info('The CDS SFTP server does not flush files to its '
-                         'disk (fsync@openssh.com); the size check stands '
-                         'for it')
-                self._lacks.add('fsync')
+            self._learn('fsync', 'The CDS SFTP server does not flush files '
+                        'to its disk (fsync@openssh.com); the size check '
+                        'stands for it')
+
+    def _learn(self, lack, told=None):
+        """Note that the server lacks ``lack``; the first to learn it
+        tells ``told``, if given, once for the run."""
+        with self._learning:
+            if lack in self._lacks:
+                return
+            self._lacks.add(lack)
+        if told:
+            log.info(told)
 
     def _stats(self, names, message, follow_links=True):
         """For each of ``names`` its SFTPAttrs, or the error that kept
@@ -414,7 +425,7 @@ class SFTPTarget:
         try:
             results = self._renamed(pairs, self._sftp.posix_rename)
         except _Unsupported:
-            self._lacks.add('posix-rename')
+            self._learn('posix-rename')
             return self._renamed(pairs, self._sftp.rename)
         denied = [(old, new) for old, new in pairs
                   if _caused_by(results[old], asyncssh.SFTPPermissionDenied)]
@@ -422,11 +433,9 @@ class SFTPTarget:
             # The server's rule, or the folder's permissions: the plain
             # rename tells which.
             again = self._renamed(denied, self._sftp.rename)
-            if (any(result is None for result in again.values())
-                    and 'posix-rename' not in self._lacks):
-                log.info('The CDS SFTP server denies posix-rename@openssh.com;'
-                         ' renaming without it')
-                self._lacks.add('posix-rename')
+            if any(result is None for result in again.values()):
+                self._learn('posix-rename', 'The CDS SFTP server denies '
+                            'posix-rename@openssh.com; renaming without it')
             results.update(again)
         return results
 

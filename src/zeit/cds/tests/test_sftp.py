@@ -12,6 +12,7 @@ import socket
 import tempfile
 import unittest
 
+import asyncssh
 import zope.component
 from zope.interface.verify import verifyObject
 
@@ -84,25 +85,32 @@ class SFTPTargetStoriesTest(FolderStories, SFTPTestCase):
         return self.target()
 
 
+def embedded_sftp(test, serving=asyncssh.SFTPServer):
+    """Start cds-server's SFTP server (asyncssh's) for ``test``, on a new
+    folder ``test.remote_root``, its requests served by ``serving``;
+    returns a function that makes targets for it."""
+    test.remote_root = tempfile.mkdtemp(prefix='cds-sftp-root-')
+    test.addCleanup(zeit.cds.testing.remove_tree, test.remote_root)
+    server = EmbeddedSFTPServer(test.remote_root, 'test', 'pw')
+    server.serving = serving
+    server.start()
+    test.addCleanup(server.stop)
+    known_hosts = test.remote_root + '-known_hosts'
+    test.addCleanup(os.remove, known_hosts)
+    with open(known_hosts, 'w') as f:
+        f.write(server.known_hosts_line + '\n')
+    return lambda: SFTPTarget(
+        host=server.host, port=server.port, user='test', password='pw',
+        directory='/', known_hosts=known_hosts, timeout=10)
+
+
 class EmbeddedSFTPStoriesTest(FolderStories, SpoolTestCase):
     """The same stories against cds-server's SFTP server (asyncssh's),
     which runs everywhere, without root."""
 
     def setUp(self):
         super().setUp()
-        self.remote_root = tempfile.mkdtemp(prefix='cds-sftp-root-')
-        self.addCleanup(zeit.cds.testing.remove_tree, self.remote_root)
-        self.server = EmbeddedSFTPServer(self.remote_root, 'test', 'pw')
-        self.server.start()
-        self.addCleanup(self.server.stop)
-        self.known_hosts = os.path.join(self.store_dir, 'known_hosts')
-        with open(self.known_hosts, 'w') as f:
-            f.write(self.server.known_hosts_line + '\n')
-
-    def make_target(self):
-        return SFTPTarget(host=self.server.host, port=self.server.port,
-                          user='test', password='pw', directory='/',
-                          known_hosts=self.known_hosts, timeout=10)
+        self.make_target = embedded_sftp(self)
 
 
 class SilentServerTest(unittest.TestCase):

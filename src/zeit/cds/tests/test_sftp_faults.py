@@ -4,7 +4,6 @@ extensions. Every file stays waiting or is delivered, never lost, never
 partial under its final name.
 """
 import os
-import tempfile
 
 import asyncssh
 import zope.component
@@ -15,12 +14,11 @@ from zeit.cds.events import IFileExported
 from zeit.cds.exporter import Exporter
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import TransferError
-from zeit.cds.sftpserver import EmbeddedSFTPServer
 from zeit.cds.spool import FileStoreSpool
-from zeit.cds.targets.sftp import SFTPTarget
 from zeit.cds.tests import sshd
 from zeit.cds.tests.test_components import SpoolTestCase
 from zeit.cds.tests.test_sftp import SFTPTestCase
+from zeit.cds.tests.test_sftp import embedded_sftp
 
 FILES = {'a.xml': b'A' * 100, 'b.xml': b'B' * 200_000, 'c.xml': b'C' * 300}
 
@@ -170,18 +168,7 @@ class RefusingServerTest(SpoolTestCase):
     server refuses them."""
 
     def serve(self, serving):
-        self.remote_root = tempfile.mkdtemp(prefix='cds-sftp-root-')
-        self.addCleanup(zeit.cds.testing.remove_tree, self.remote_root)
-        server = EmbeddedSFTPServer(self.remote_root, 'test', 'pw')
-        server.serving = serving
-        server.start()
-        self.addCleanup(server.stop)
-        known_hosts = os.path.join(self.store_dir, 'known_hosts')
-        with open(known_hosts, 'w') as f:
-            f.write(server.known_hosts_line + '\n')
-        return SFTPTarget(host=server.host, port=server.port, user='test',
-                          password='pw', directory='/',
-                          known_hosts=known_hosts, timeout=10)
+        return embedded_sftp(self, serving)()
 
     def export(self, target):
         zeit.cds.testing.make_spool(self.store_dir, FILES)

@@ -1,6 +1,9 @@
 """What a spool keeps for later runs: its memory (ISpool.remember) and
 its export journal (ISpool.publishing)."""
 import os
+import subprocess
+import sys
+import threading
 
 import hypothesis
 import hypothesis.strategies as st
@@ -134,6 +137,66 @@ class ExportJournalTest(SpoolTestCase):
         path = os.path.join(self.store_dir, EXPORT_JOURNAL)
         with open(path, 'rb+') as f:
             f.truncate(os.path.getsize(path) - 1)
+        spool = FileStoreSpool(self.store)
+        self.assertEqual(['a.xml'], spool.published())
+        # What is left of the line does not spoil the next one.
+        spool.publishing('c.xml')
+        self.assertEqual(['a.xml', 'c.xml'],
+                         FileStoreSpool(self.store).published())
+
+    def test_a_file_put_back_unchanged_is_no_longer_noted(self):
+        # As an operator sends it again: mv cur/a.xml new/.
+        self.assertEqual([], self.spool.published())
+        self.spool.publishing('a.xml')
+        self.spool.publishing('b.xml')
+        self.spool.mark_exported('a.xml')
+        os.rename(os.path.join(self.store_dir, 'cur', 'a.xml'),
+                  os.path.join(self.store_dir, 'new', 'a.xml'))
+        self.assertEqual(['b.xml'], FileStoreSpool(self.store).published())
+
+    def test_notes_of_many_threads_at_once_are_all_kept(self):
+        many = [f'{i:04}.xml' for i in range(800)]
+        zeit.cds.testing.make_spool(self.store_dir, dict.fromkeys(many, b''))
+        threads = [threading.Thread(target=lambda part=many[i::8]: [
+            self.spool.publishing(name) for name in part]) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(many, FileStoreSpool(self.store).published())
+
+    def test_a_journal_that_cannot_be_written_is_a_local_error(self):
+        os.mkdir(os.path.join(self.store_dir, EXPORT_JOURNAL))
+        with self.assertRaises(LocalFileError) as raised:
+            self.spool.publishing('a.xml')
+        self.assertEqual('Cannot journal the export of file a.xml: '
+                         'Is a directory', str(raised.exception))
+
+    def test_a_full_disk_leaves_no_part_of_a_line(self):
+        # A file size limit stands in for the full disk: the second
+        # line fits only in part.
+        self.spool.publishing('a.xml')
+        path = os.path.join(self.store_dir, EXPORT_JOURNAL)
+        size = os.path.getsize(path)
+        result = subprocess.run([sys.executable, '-c', f"""
+import resource, signal
+import gocept.filestore.filestore
+from zeit.cds.interfaces import LocalFileError
+from zeit.cds.spool import FileStoreSpool
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({size + 5}, {size + 5}))
+spool = FileStoreSpool(gocept.filestore.filestore.FileStore({
+            self.store_dir!r}))
+try:
+    spool.unpublished('a.xml')
+except LocalFileError as e:
+    print(e)
+"""], env=zeit.cds.testing.child_environment(), capture_output=True,
+            text=True, timeout=60)
+        self.assertEqual('Cannot clear the export journal entry of file '
+                         'a.xml: No space left on device\n', result.stdout,
+                         result.stderr)
+        self.assertEqual(size, os.path.getsize(path))
         self.assertEqual(['a.xml'], FileStoreSpool(self.store).published())
 
 
@@ -145,12 +208,12 @@ NAMES = st.sampled_from([
 
 class ExportJournalPropertyTest(SpoolTestCase):
 
-    @hypothesis.settings(max_examples=200, deadline=None, database=None)
+    @hypothesis.settings(max_examples=300, deadline=None, database=None)
     @hypothesis.given(
         st.lists(NAMES, min_size=1, max_size=3, unique=True),
         st.lists(st.tuples(
             st.sampled_from(['arrive', 'publish', 'drop', 'export',
-                             'change', 'restart', 'read']),
+                             'requeue', 'change', 'restart', 'read']),
             st.integers(0, 2)), max_size=40))
     def test_published_are_the_notes_of_unchanged_files(self, names, steps):
         """Whatever happens in which order (a restart is a process
@@ -161,6 +224,7 @@ class ExportJournalPropertyTest(SpoolTestCase):
         spool = FileStoreSpool(store)
         noted = {}  # name: the identity of the file noted
         waiting = {}  # name: the identity of the file in new
+        exported = {}  # name: the identity of the file in cur
 
         def write(name, size):
             path = os.path.join(store_dir, 'new', name)
@@ -171,7 +235,7 @@ class ExportJournalPropertyTest(SpoolTestCase):
 
         for step, index in steps:
             name = names[index % len(names)]
-            if step == 'arrive' and name not in waiting:
+            if step == 'arrive' and name not in waiting | exported:
                 write(name, 1)
             elif step == 'change' and name in waiting:
                 write(name, waiting[name][1] + 1)
@@ -183,8 +247,13 @@ class ExportJournalPropertyTest(SpoolTestCase):
                 del noted[name]
             elif step == 'export' and name in waiting:
                 spool.mark_exported(name)
-                os.remove(os.path.join(store_dir, 'cur', name))
-                del waiting[name]
+                noted.pop(name, None)
+                exported[name] = waiting.pop(name)
+            elif step == 'requeue' and name in exported:
+                # Sent again: put back into new as it was.
+                os.rename(os.path.join(store_dir, 'cur', name),
+                          os.path.join(store_dir, 'new', name))
+                waiting[name] = exported.pop(name)
             elif step == 'restart':
                 spool = FileStoreSpool(store)
             elif step == 'read':
