@@ -405,10 +405,12 @@ class NoteLog:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                      0o644)
         try:
-            written = os.write(fd, line)
-            if written != len(line):
+            # Only this process appends (the spool is held), and its
+            # threads take turns: the line starts where the file ends.
+            start = os.lseek(fd, 0, os.SEEK_END)
+            if os.write(fd, line) != len(line):
                 # A full disk: no part line may join the next one.
-                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR) - written)
+                os.ftruncate(fd, start)
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if durable:
                 os.fsync(fd)
@@ -435,8 +437,10 @@ class NoteLog:
                 remove_quietly(self.path)
             elif tidy != logged or legacy:
                 # Also a line cut short at the end goes, before another
-                # is appended to it.
-                write_atomically(self.path, tidy, durable=False, mode=0o644)
+                # is appended to it. The notes of 0.1, removed next, are
+                # on disk here first.
+                write_atomically(self.path, tidy, durable=bool(legacy),
+                                 mode=0o644)
             self._legacy.forget_all(legacy)
             self._open = set(kept)
             self._read = True

@@ -154,6 +154,33 @@ class ExportJournalTest(SpoolTestCase):
                   os.path.join(self.store_dir, 'new', 'a.xml'))
         self.assertEqual(['b.xml'], FileStoreSpool(self.store).published())
 
+    def test_no_descriptor_is_left_open(self):
+        before = len(os.listdir('/proc/self/fd'))
+        self.spool.publishing('a.xml')
+        self.spool.unpublished('a.xml')
+        self.spool.publishing('b.xml')
+        self.assertEqual(before, len(os.listdir('/proc/self/fd')))
+
+    def test_a_note_that_cannot_be_cleared_after_the_move_is_told(self):
+        # The newer version, put into new meanwhile, goes back all the
+        # same.
+        self.assertEqual([], self.spool.published())
+        self.spool.open('a.xml').close()
+        self.spool.publishing('a.xml')
+        self.spool.publishing('b.xml')
+        path = os.path.join(self.store_dir, EXPORT_JOURNAL)
+        os.remove(path)
+        os.mkdir(path)
+        with open(os.path.join(self.store_dir, 'new', 'a.xml'), 'wb') as f:
+            f.write(b'a newer version')
+        with zeit.cds.testing.LogCapture() as log:
+            self.assertFalse(self.spool.mark_exported('a.xml'))
+        self.assertIn('Cannot clear the export journal entry of file a.xml',
+                      log.getvalue())
+        with open(os.path.join(self.store_dir, 'new', 'a.xml'), 'rb') as f:
+            self.assertEqual(b'a newer version', f.read())
+        self.assertEqual([], self.spool_files('cur'))
+
     def test_notes_of_many_threads_at_once_are_all_kept(self):
         many = [f'{i:04}.xml' for i in range(800)]
         zeit.cds.testing.make_spool(self.store_dir, dict.fromkeys(many, b''))
@@ -209,6 +236,11 @@ NAMES = st.sampled_from([
 class ExportJournalPropertyTest(SpoolTestCase):
 
     @hypothesis.settings(max_examples=300, deadline=None, database=None)
+    # Sent again unchanged after its export, also by a process that did
+    # not read the journal first.
+    @hypothesis.example(['a.xml'], [('arrive', 0), ('publish', 0),
+                                    ('export', 0), ('requeue', 0),
+                                    ('read', 0)])
     @hypothesis.given(
         st.lists(NAMES, min_size=1, max_size=3, unique=True),
         st.lists(st.tuples(
