@@ -5,16 +5,17 @@ import os
 import tempfile
 
 
-def write_atomically(path, data, durable, mode=None):
+def write_atomically(path, data, durable, mode=None, prefix='.tmp-'):
     """Replace the file ``path`` by one with ``data``: a crash leaves
-    either the old file or the new one, never a mix. Durable, the new one
-    is on disk when this returns. The new file has the permissions
+    either the old file or the new one, never a mix, and at most a
+    temporary file named ``prefix`` and some letters. Durable, the new
+    one is on disk when this returns. The new file has the permissions
     ``mode``, by default only the owner's."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         os.makedirs(folder, exist_ok=True)
         fsync_directory(os.path.dirname(folder))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=prefix)
     try:
         if mode is not None:
             os.fchmod(fd, mode)

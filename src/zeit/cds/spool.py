@@ -369,6 +369,8 @@ class NoteLog:
     def __init__(self, path, legacy):
         self.path = path
         self._legacy = legacy
+        # The name of a tidied log on its way, before some letters.
+        self._temporary = '.' + os.path.basename(path) + '.'
         # The names with a note that counts; all of them once ``keep``
         # has read the log.
         self._open = set()
@@ -440,7 +442,12 @@ class NoteLog:
                 # is appended to it. The notes of 0.1, removed next, are
                 # on disk here first.
                 write_atomically(self.path, tidy, durable=bool(legacy),
-                                 mode=0o644)
+                                 mode=0o644, prefix=self._temporary)
+            # What a tidying killed on its way left.
+            folder = os.path.dirname(self.path)
+            for name in os.listdir(folder):
+                if name.startswith(self._temporary):
+                    remove_quietly(os.path.join(folder, name))
             self._legacy.forget_all(legacy)
             self._open = set(kept)
             self._read = True

@@ -144,6 +144,21 @@ class ExportJournalTest(SpoolTestCase):
         self.assertEqual(['a.xml', 'c.xml'],
                          FileStoreSpool(self.store).published())
 
+    def test_what_a_killed_tidying_left_goes(self):
+        self.spool.publishing('a.xml')
+        self.spool.unpublished('a.xml')
+        self.spool.publishing('b.xml')
+        left = os.path.join(self.store_dir, f'.{EXPORT_JOURNAL}.x1y2z3')
+        with open(left, 'wb') as f:
+            f.write(b'part of a log')
+        other = os.path.join(self.store_dir, '.tmp-status')
+        with open(other, 'wb'):
+            pass
+        self.assertEqual(['b.xml'], FileStoreSpool(self.store).published())
+        self.assertFalse(os.path.exists(left))
+        # Another writer's is not ours to remove.
+        self.assertTrue(os.path.exists(other))
+
     def test_a_file_put_back_unchanged_is_no_longer_noted(self):
         # As an operator sends it again: mv cur/a.xml new/.
         self.assertEqual([], self.spool.published())
@@ -155,11 +170,17 @@ class ExportJournalTest(SpoolTestCase):
         self.assertEqual(['b.xml'], FileStoreSpool(self.store).published())
 
     def test_no_descriptor_is_left_open(self):
-        before = len(os.listdir('/proc/self/fd'))
         self.spool.publishing('a.xml')
         self.spool.unpublished('a.xml')
         self.spool.publishing('b.xml')
-        self.assertEqual(before, len(os.listdir('/proc/self/fd')))
+        path = os.path.join(self.store_dir, EXPORT_JOURNAL)
+        open_files = []
+        for fd in os.listdir('/proc/self/fd'):
+            try:
+                open_files.append(os.readlink(f'/proc/self/fd/{fd}'))
+            except FileNotFoundError:
+                pass  # the descriptor of the listing itself
+        self.assertNotIn(os.path.realpath(path), open_files)
 
     def test_a_note_that_cannot_be_cleared_after_the_move_is_told(self):
         # The newer version, put into new meanwhile, goes back all the
