@@ -262,13 +262,9 @@ class Journal:
         # no run removes it.
         self._made = False
 
-    def _sync(self, fd_or_folder):
-        if not self.durable:
-            return
-        if isinstance(fd_or_folder, int):
-            os.fsync(fd_or_folder)
-        else:
-            fsync_directory(fd_or_folder)
+    def _sync(self, folder):
+        if self.durable:
+            fsync_directory(folder)
 
     def names(self):
         """The journalled names, sorted."""
@@ -277,20 +273,12 @@ class Journal:
         except FileNotFoundError:
             return []
 
-    def note(self, name, data=b''):
-        """Journal ``name``, with a few bytes of ``data`` about it."""
-        self._make()
-        self._write(name, data, sync=True)
-        self._sync(self.path)
-
-    def _write(self, name, data, sync):
-        """The entry ``name`` with ``data``; its data synced if ``sync``."""
+    def _write(self, name, data):
+        """The entry ``name`` with ``data`` (not synced: see note_all)."""
         fd = os.open(os.path.join(self.path, name),
                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)
-            if sync:
-                self._sync(fd)
         finally:
             os.close(fd)
 
@@ -318,16 +306,12 @@ class Journal:
             return
         self._make()
         for name, data in entries.items():
-            self._write(name, data, sync=False)
+            self._write(name, data)
         # Only the entries themselves wait for the disk, not their data: a
         # power cut may leave an entry empty, and an empty entry counts as
         # "not known" (a delivery told apart by its name alone), never as
         # another file's. A second sync per batch would cost more.
         self._sync(self.path)
-
-    def forget(self, name):
-        """Remove ``name`` from the journal; harmless when it is not in."""
-        self.forget_all([name])
 
     def forget_all(self, names):
         """Remove ``names`` from the journal; one sync for all."""
@@ -392,16 +376,15 @@ class NoteLog:
         """``name`` is exported: its note is cleared, and once no note is
         open, the log goes."""
         with self._lock:
-            if not self._read or self._open - {name}:
+            self._open.discard(name)
+            if self._read and not self._open:
+                remove_quietly(self.path)
+            else:
                 # A file put back into new unchanged must not find it.
                 self._append(b'-', name)
-                self._open.discard(name)
-            else:
-                self._open.clear()
-                remove_quietly(self.path)
 
     def _append(self, tag, name, durable=False):
-        line = tag + b'\t' + os.fsencode(name) + b'\n'
+        line = _line(tag, name)
         # Opened for each line: a spool object may be dropped at any time
         # (zeit.cms makes one per run), and leaves no descriptor open.
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
@@ -433,7 +416,7 @@ class NoteLog:
                             for name in legacy}, logged)
             kept = {name: identity for name, identity in notes.items()
                     if counts(name, identity)}
-            tidy = b''.join(identity + b'\t' + os.fsencode(name) + b'\n'
+            tidy = b''.join(_line(identity, name)
                             for name, identity in sorted(kept.items()))
             if not kept:
                 remove_quietly(self.path)
@@ -452,6 +435,11 @@ class NoteLog:
             self._open = set(kept)
             self._read = True
         return sorted(kept)
+
+
+def _line(tag, name):
+    """A line of the export journal: a note's identity, or ``-``."""
+    return tag + b'\t' + os.fsencode(name) + b'\n'
 
 
 def _notes(notes, logged):
