@@ -1,4 +1,5 @@
-"""Benchmarks of zeit.cds against lftp and a plain ftplib loop (issue 9).
+"""Benchmarks of zeit.cds against lftp, curl and a plain ftplib loop
+(issues 9 and 17).
 
 Run from a checkout after ``python3 bootstrap.py``::
 
@@ -16,7 +17,8 @@ their transfer (``clients.py``), lftp and curl are timed as whole processes.
 With ``--server vsftpd`` the server is Debian's vsftpd instead, as the
 interoperability tests run it. Each run's result is verified (every file
 there, with its size and, up to 64 KiB, its content; nothing left over)
-so that a broken run cannot look fast. The table shows medians; the targets of issue 9 follow it.
+so that a broken run cannot look fast. The table shows medians; the
+targets of issues 9 and 17 follow it.
 """
 import argparse
 import collections
@@ -849,7 +851,9 @@ class Target:
 
 
 def targets(results):
-    """The targets of issue 9, judged on this run's medians.
+    """The targets of issues 9 and 17, judged on this run's medians, as
+    (heading, [Target]) pairs. (Issue 17's start-up target is judged by
+    ``startup.py``.)
 
     zeit.cds "with default settings" is the console script with its
     defaults where the package has one, else zeit.cds.main's function.
@@ -881,10 +885,13 @@ def targets(results):
     def peak(result):
         return f'{max(result.rss) / MiB:.1f} MiB'
 
+    def cpu(result):
+        return statistics.median(result.cpu)
+
     lftps = [r for r in (get('large-256m', 'lftp'),
                          get('large-256m', 'lftp-p4')) if r]
     fastest_lftp = min(lftps, key=lambda r: r.median) if lftps else None
-    return [
+    issue_9 = [
         target('wan-300: zeit.cds export <= 0.8x lftp --parallel=4',
                cds('wan-300'), get('wan-300', 'lftp-p4'), **times(0.8)),
         target('files-2000: zeit.cds export <= 1.0x lftp --parallel=4',
@@ -919,6 +926,28 @@ def targets(results):
                    f'{a.median / b.median:.2f}x the time for '
                    f'{a.workload.files / b.workload.files:g}x the files')),
     ]
+    issue_17 = [
+        target('files-2000: zeit.cds export <= 0.9x lftp --parallel=4',
+               cds('files-2000'), get('files-2000', 'lftp-p4'),
+               **times(0.9)),
+        target('files-2000 (moonshot): zeit.cds export <= 1.0x curl, 4 '
+               'parallel', cds('files-2000'), get('files-2000', 'curl-p4'),
+               **times(1.0)),
+        target('large-256m: zeit.cds export <= 1.1x the faster lftp',
+               cds('large-256m'), fastest_lftp, **times(1.1)),
+        target('large-256m: zeit.cds client CPU <= 2x the ftplib loop\'s',
+               cds('large-256m'), get('large-256m', 'ftplib'),
+               judge=lambda a, b: cpu(a) <= 2 * cpu(b),
+               detail=lambda a, b: (f'{cpu(a):.3f} s / {cpu(b):.3f} s = '
+                                    f'{cpu(a) / cpu(b):.2f}x')),
+        target('wan-300: zeit.cds export <= 0.5x lftp --parallel=4',
+               cds('wan-300'), get('wan-300', 'lftp-p4'), **times(0.5)),
+        target('import-2000: zeit.cds import <= 0.6x the ftplib loop '
+               'with lock', cds('import-2000'), get('import-2000', 'ftplib'),
+               **times(0.6)),
+    ]
+    return [('Targets of issue 9', issue_9),
+            ('Targets of issue 17', issue_17)]
 
 
 def server_tmpdir(tmpdir, workloads):
@@ -1083,12 +1112,13 @@ def main(argv=None):
     for note in notes:
         print(f'- {note}')
     print()
-    print('Targets of issue 9' + (' (--quick: smaller workloads, only '
-                                  'indicative)' if args.quick else '') + ':')
-    for target in targets(results):
-        detail = f'  ({target.detail})' if target.detail else ''
-        print(f'  {target.verdict:4}  {target.text}{detail}')
-    print()
+    for heading, judged in targets(results):
+        print(heading + (' (--quick: smaller workloads, only indicative)'
+                         if args.quick else '') + ':')
+        for target in judged:
+            detail = f'  ({target.detail})' if target.detail else ''
+            print(f'  {target.verdict:4}  {target.text}{detail}')
+        print()
     print(f'Took {elapsed:.0f} s.')
     if args.json:
         with open(args.json, 'w') as f:
