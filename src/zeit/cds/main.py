@@ -10,6 +10,7 @@ import gocept.filestore.filestore
 import zope.component
 import zope.configuration.exceptions
 import zope.configuration.xmlconfig
+from zope.configuration.xmlconfig import ParserInfo
 
 import zeit.cds
 import zeit.cds.run.shutdown
@@ -72,9 +73,19 @@ def load_zcml(path):
         # names file, line and column.
         raise SettingsError(f'Cannot load ZCML {path}: {e.evalue}') from e
     except zope.configuration.exceptions.ConfigurationError as e:
-        # zope.configuration's messages span lines; cron mails want one.
-        raise SettingsError(
-            f'Cannot load ZCML {path}: {" ".join(str(e).split())}') from e
+        raise SettingsError(f'Cannot load ZCML {path}: {_told(e)}') from e
+
+
+def _told(error):
+    """zope.configuration's ``error`` in one line (cron mails want one),
+    with the places in the files it names, but not their text: that may
+    hold a secret, such as a passphrase put into an attribute."""
+    # The details are the places (a ParserInfo, whose repr is the place
+    # alone) or the lines of a wrapped exception, innermost last.
+    told = [str(error.args[0]) if error.args else type(error).__name__]
+    told += [repr(detail) if isinstance(detail, ParserInfo) else detail
+             for detail in reversed(error._details)]
+    return ' '.join(' '.join(told).split())
 
 
 def export_via(connection, store_dir):

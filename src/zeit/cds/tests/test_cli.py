@@ -3,6 +3,7 @@ against a real FTP server."""
 import fcntl
 import os
 import pty
+import re
 import socket
 import struct
 import subprocess
@@ -722,6 +723,25 @@ class ZCMLCommandTest(CommandLineTestCase):
         self.assertExit(2, result)
         self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
         self.assertIn("Invalid value for 'port'", result.stderr)
+
+    def test_a_secret_in_a_refused_attribute_is_not_shown(self):
+        # zope.configuration's own message quotes the directive's text.
+        for attribute in ('passphrase', 'passwd'):
+            with self.subTest(attribute):
+                site = self.site(
+                    scheme='sftp', host='h', user='u',
+                    password_file=self.password_file,
+                    **{attribute: 'Top&quot;Secret99'})
+                result = self.cds('--zcml', site, '--connection',
+                                  'partner-a', '--spool', self.store_dir)
+                self.assertExit(2, result)
+                # The place stays; the text there goes.
+                self.assertRegex(result.stderr, re.escape(
+                    f"cds-export: error: Cannot load ZCML {site}: "
+                    f"cds:connection 'partner-a': {attribute} does not "
+                    f'apply to scheme sftp File "{site}", line 4.2-4.')
+                    + r'\d+\n\Z')
+                self.assertNotIn('Secret99', result.stderr)
 
     def test_zcml_that_is_not_xml_is_one_line_and_2(self):
         site = self.write('site.zcml', '<configure\n<oops')
