@@ -25,6 +25,11 @@ class ISpool(zope.interface.Interface):
         the block, or with the process, however it ends.
         """
 
+    def check_free():
+        """Raise SpoolBusy when another run holds the spool (see
+        ``locked``); holds nothing and writes nothing, as a dry run must.
+        """
+
     def waiting():
         """The names of the regular files waiting in ``new``, sorted.
 

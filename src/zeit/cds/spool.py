@@ -2,6 +2,7 @@
 import contextlib
 import ctypes
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -80,9 +81,7 @@ class FileStoreSpool:
         try:
             lock = zc.lockfile.LockFile(path, content_template='{pid}')
         except zc.lockfile.LockError as e:
-            raise SpoolBusy(
-                f'Spool {self.path} is busy: another run holds {path}'
-            ) from e
+            raise self._busy(path) from e
         except OSError as e:
             raise LocalFileError(
                 f'Cannot lock spool {self.path}: {e.strerror or e}') from e
@@ -90,6 +89,28 @@ class FileStoreSpool:
             yield
         finally:
             lock.close()
+
+    def check_free(self):
+        path = os.path.join(self.path, LOCK_FILE)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # Never held.
+        except OSError as e:
+            raise LocalFileError(
+                f'Cannot lock spool {self.path}: {e.strerror or e}') from e
+        try:
+            # The lock zc.lockfile takes (flock), only tried: shared, and
+            # given up with the descriptor.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._busy(path) from None
+        finally:
+            os.close(fd)
+
+    def _busy(self, path):
+        return SpoolBusy(
+            f'Spool {self.path} is busy: another run holds {path}')
 
     def waiting(self):
         return [name for name, regular in self._new() if regular]

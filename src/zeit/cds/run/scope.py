@@ -22,17 +22,19 @@ def lock_scope(spool, lock, reconnect, directory_label, *, dry_run=False,
     ReconnectPolicy) takes the lock again whenever it reconnects that
     target. ``directory_label`` names the remote directory in the log.
 
-    A dry run only connects and checks the locks as the run would
-    (RemoteLock.check): it holds no lock and writes nothing. Where the
-    spool is ``held`` and the target connected already (by a watcher),
-    only the lock is taken.
+    A dry run only checks the locks as the run would (the spool's, then
+    connected, RemoteLock.check): it holds no lock and writes nothing.
+    Where the spool is ``held`` and the target connected already (by a
+    watcher), only the lock is taken.
     """
     if held:
         with locked(lock, reconnect):
             yield
         return
     with contextlib.ExitStack() as stack:
-        if not dry_run:
+        if dry_run:
+            spool.check_free()
+        else:
             stack.enter_context(spool.locked())
         stack.enter_context(connected(lock.target, directory_label))
         log.info('Accessed filestore %s', spool.path)

@@ -201,6 +201,28 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertNotIn('Would export', dry.stderr)
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
+    def test_dry_run_of_a_busy_spool_is_75(self):
+        store = zeit.cds.testing.make_spool(self.store_dir, {})
+        # A spool a run held before: its lock file is there.
+        with FileStoreSpool(store).locked():
+            pass
+        before = tree(self.store_dir), tree(self.server.root)
+        with FileStoreSpool(store).locked():
+            dry = self.cds(*self.options(), '--dry-run')
+            real = self.cds(*self.options())
+        self.assertExit(75, dry)
+        self.assertExit(75, real)
+        self.assertEqual(real.stderr, dry.stderr)
+        self.assertIn('is busy: another run holds', dry.stderr)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        # Free again, the dry run finds the spool free, and leaves the
+        # lock file as it was.
+        result = self.cds(*self.options(), '--dry-run')
+        self.assertExit(0, result)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+
     def test_dry_run_says_what_it_would_take_over(self):
         # A lock a killed run of this spool left: the run takes it over,
         # the dry run says so and leaves it.

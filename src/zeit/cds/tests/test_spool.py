@@ -1,5 +1,5 @@
 """What a spool keeps for later runs: its memory (ISpool.remember) and
-its export journal (ISpool.publishing)."""
+its export journal (ISpool.publishing); and its hold (ISpool.locked)."""
 import os
 import subprocess
 import sys
@@ -10,8 +10,10 @@ import hypothesis.strategies as st
 
 import zeit.cds.testing
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.spool import EXPORT_JOURNAL
 from zeit.cds.spool import EXPORT_JOURNAL_FOLDER
+from zeit.cds.spool import LOCK_FILE
 from zeit.cds.spool import MEMORY
 from zeit.cds.spool import FileStoreSpool
 from zeit.cds.tests.test_components import SpoolTestCase
@@ -52,6 +54,34 @@ class MemoryTest(SpoolTestCase):
                       f'{self.store_dir}', str(raised.exception))
         with self.assertRaises(LocalFileError):
             self.spool.remembered('key')
+
+
+class HoldTest(SpoolTestCase):
+
+    def test_checking_is_free_while_nobody_holds_it_and_writes_nothing(self):
+        spool = FileStoreSpool(self.store)
+        spool.check_free()
+        self.assertNotIn(LOCK_FILE, os.listdir(self.store_dir))
+        with spool.locked():
+            pass
+        with open(os.path.join(self.store_dir, LOCK_FILE), 'rb') as f:
+            before = f.read()
+        spool.check_free()
+        with open(os.path.join(self.store_dir, LOCK_FILE), 'rb') as f:
+            self.assertEqual(before, f.read())
+        # The check holds nothing: a run gets the spool after it.
+        with spool.locked():
+            pass
+
+    def test_busy_while_another_run_holds_it(self):
+        with FileStoreSpool(self.store).locked():
+            with self.assertRaises(SpoolBusy) as raised:
+                FileStoreSpool(self.store).check_free()
+        self.assertEqual(
+            f'Spool {self.store_dir} is busy: another run holds '
+            f'{os.path.join(self.store_dir, LOCK_FILE)}',
+            str(raised.exception))
+        FileStoreSpool(self.store).check_free()
 
 
 class ExportJournalTest(SpoolTestCase):
@@ -230,6 +260,7 @@ class ExportJournalTest(SpoolTestCase):
 import resource, signal
 import gocept.filestore.filestore
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.spool import FileStoreSpool
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, ({size + 5}, {size + 5}))
