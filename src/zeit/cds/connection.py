@@ -31,6 +31,8 @@ TARGET_ARGUMENTS = ('host', 'port', 'user', 'directory', 'timeout')
 # What a connection of a factory that logs in needs (IRemoteTargetFactory
 # .login); a password too, from wherever the caller takes it.
 LOGIN = ('host', 'user')
+# The settings that only a factory that logs in takes.
+LOGIN_SETTINGS = ('host', 'port', 'user', 'password_file')
 
 
 @zope.interface.implementer(IConnection)
@@ -137,6 +139,18 @@ def checked(settings, options, *, name=None, spell=str,
             raise SettingsError(_not_for(spell, key, scheme))
         converted[key] = values.converted(
             declared[key], value, spell(key), context)
+    if not logs_in(factory):
+        for key in LOGIN_SETTINGS:
+            if settings.get(key) is not None:
+                raise SettingsError(
+                    f'{spell(key)} does not apply to {spell("scheme")} '
+                    f'{scheme}: it logs in to no server')
+        # Not the default "/", a server's top: here it would be the root
+        # of this machine, whose files an import would take away.
+        if settings.get('directory') is None:
+            raise SettingsError(
+                f'{spell("scheme")} {scheme} needs {spell("directory")}: '
+                'the folder of the CDS share')
     try:
         return ConnectionSettings(name=name, options=converted, **settings)
     except ValidationError as e:

@@ -510,6 +510,17 @@ password-file = {self.password_file}
             2, 'insecure-skip-verify does not apply to protocol ftp; it '
             'needs tls', '--config', config, *self.options())
 
+    def test_a_share_must_be_named(self):
+        # Without --dir, "file" would work on this machine's root, and an
+        # import take its files away.
+        for script in ('cds-export', 'cds-import'):
+            result = self.cds('--protocol', 'file', '--spool',
+                              self.store_dir, script=script)
+            self.assertExit(2, result)
+            self.assertEqual(f'{script}: error: protocol file needs dir: '
+                             'the folder of the CDS share\n', result.stderr)
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
     def test_timeout_must_be_positive(self):
         self.assertFails(2, 'timeout must be at least 1, not 0',
                          *self.options(timeout='0'))

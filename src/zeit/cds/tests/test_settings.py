@@ -215,6 +215,29 @@ class CheckedTest(RegistryTestCase):
         self.assertRefused('shelf must be at least 1, not 0',
                            {'scheme': 'shelf'}, {'shelf': '0'})
 
+    def test_a_scheme_that_logs_in_nowhere_takes_no_login(self):
+        for key, value in [('host', 'cds.example'), ('port', 21),
+                           ('user', 'zeit'), ('password_file', '/pw')]:
+            self.assertRefused(
+                f'{key} does not apply to scheme file: it logs in to no '
+                'server', {'scheme': 'file', 'directory': '/srv/cds',
+                           key: value}, {})
+        self.assertRefused(
+            'password-file does not apply to protocol file: it logs in to '
+            'no server', {'scheme': 'file', 'directory': '/srv/cds',
+                          'password_file': '/pw'}, {}, spell=config.spell)
+
+    def test_a_folder_is_never_the_default_root(self):
+        # "/" is a server's top, but this machine's root for "file": an
+        # import would take its files away.
+        self.assertRefused('scheme file needs directory: the folder of the '
+                           'CDS share', {'scheme': 'file'}, {})
+        self.assertRefused('protocol file needs dir: the folder of the '
+                           'CDS share', {'scheme': 'file'}, {},
+                           spell=config.spell)
+        self.assertEqual('/', connection.checked(
+            {'scheme': 'file', 'directory': '/'}, {}).directory)
+
     def test_the_target_gets_the_common_settings_and_its_options(self):
         settings = connection.checked(
             {'scheme': 'ftps', 'host': 'cds.example', 'user': 'zeit',
@@ -241,7 +264,8 @@ class CheckedTest(RegistryTestCase):
                          str(raised.exception))
 
     def test_a_scheme_gone_by_the_run_is_named(self):
-        settings = connection.checked({'scheme': 'file'}, {})
+        settings = connection.checked(
+            {'scheme': 'file', 'directory': '/srv/cds'}, {})
         zope.component.getGlobalSiteManager().unregisterUtility(
             provided=IRemoteTargetFactory, name='file')
         with self.assertRaises(SettingsError) as raised:
