@@ -59,10 +59,44 @@ DIRECTIONS = {
 
 
 class ArgumentParser(argparse.ArgumentParser):
+    """argparse's, with a usage error in one line and exit code 2, and
+    careful with secrets typed where they do not belong: no abbreviated
+    options (``--password SECRET`` would be taken for ``--password-file``
+    and the secret shown as its name), and of arguments it does not know
+    only the options are shown, not the values."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, allow_abbrev=False, **kw)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.error(_unrecognized(unknown))
+        return parsed
 
     def error(self, message):
         # One line, not the whole usage: cron mails should be readable.
         self.exit(USAGE_ERROR, f'{self.prog}: error: {message}\n')
+
+
+def _unrecognized(arguments):
+    options, hidden = [], 0
+    for argument in arguments:
+        if argument.startswith('-'):
+            option, given, _ = argument.partition('=')
+            options.append(option)
+            hidden += bool(given)
+        else:
+            hidden += 1
+    told = ' '.join(options)
+    if hidden:
+        told += (' and ' if told else '') + (
+            f'{hidden} value{"s" if hidden > 1 else ""} (not shown)')
+    if '--password' in options:
+        told += ('; the password comes from --password-file or '
+                 f'{connection.PASSWORD_VARIABLE}, never from the command '
+                 'line')
+    return f'unrecognized arguments: {told}'
 
 
 def parser(direction):

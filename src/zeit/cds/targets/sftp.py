@@ -577,8 +577,14 @@ def _known_hosts(path):
         return asyncssh.read_known_hosts(path)
     except FileNotFoundError:
         return asyncssh.import_known_hosts('')
-    except (OSError, ValueError) as e:
-        reason = _printable(getattr(e, 'strerror', None) or e)
+    except OSError as e:
+        reason = _printable(e.strerror or e)
+        raise SettingsError(
+            f'Cannot read known_hosts file {path}: {reason}', reason) from e
+    except ValueError as e:
+        # asyncssh quotes the line it could not read, which may be a
+        # secret: a password file named here by mistake.
+        reason = 'not in the known_hosts format'
         raise SettingsError(
             f'Cannot read known_hosts file {path}: {reason}', reason) from e
 

@@ -408,6 +408,22 @@ class ExitCodeTest(CommandLineTestCase):
         self.assertIn('Exported 1 files, 18 bytes', result.stderr)
         self.assertEqual(['b.xml'], self.spool_files('new'))
 
+    def test_a_secret_on_the_command_line_is_not_repeated(self):
+        for args in (['--password', 'Secret99'], ['--password=Secret99'],
+                     ['--passw', 'Secret99'], ['Secret99']):
+            with self.subTest(args):
+                result = self.cds(*self.options(), *args)
+                self.assertExit(2, result)
+                self.assertNotIn('Secret99', result.stderr)
+                self.assertIn('unrecognized arguments: ', result.stderr)
+        # Not taken for --password-file, whose name would show it.
+        result = self.cds(*self.options(**{'password-file': None}),
+                          '--password', 'Secret99')
+        self.assertEqual(
+            'cds-export: error: unrecognized arguments: --password and 1 '
+            'value (not shown); the password comes from --password-file or '
+            'CDS_PASSWORD, never from the command line\n', result.stderr)
+
     def test_usage_errors_are_2(self):
         a_file = self.write('not-a-folder', '')
         self.assertFails(2, 'unrecognized arguments: --bogus',

@@ -238,6 +238,19 @@ class SFTPTargetTest(SFTPTestCase):
             known_hosts, f'does not match the key in {known_hosts} '
             '(changed, or somebody is in between)')
 
+    def test_a_file_that_is_no_known_hosts_file_is_not_quoted(self):
+        # Such as the password file, named by mistake: its line is secret.
+        path = os.path.join(self.tmp(), 'password')
+        with open(path, 'w') as f:
+            f.write('Tr0ub4dor&3\n')
+        target = self.target(known_hosts=path, key_file=None,
+                             password=self.server.password)
+        with self.assertRaises(SettingsError) as raised:
+            target.connect()
+        self.assertEqual(f'Cannot read known_hosts file {path}: not in the '
+                         'known_hosts format', str(raised.exception))
+        self.assertEqual(2, raised.exception.exit_code)
+
     def test_unknown_host_key_makes_the_export_send_nothing(self):
         zeit.cds.testing.make_spool(self.store_dir, {'a.xml': b'A'})
         missing = os.path.join(self.tmp(), 'known_hosts')
