@@ -7,6 +7,8 @@ import zope.configuration.fields
 import zope.interface
 import zope.schema
 
+from zeit.cds import names
+
 
 class ISpool(zope.interface.Interface):
     """The local side: a maildir-like folder with ``tmp``, ``new``, ``cur``.
@@ -296,6 +298,19 @@ class IRemoteTargetFactory(zope.interface.Interface):
         """
 
 
+class NoHostName(zope.schema.ValidationError):
+    """Not a name or address that can be looked up"""
+
+
+def _host(value):
+    # Instead of TextLine's own constraint: no line break either.
+    if '\n' in value or '\r' in value:
+        return False
+    if not names.is_host_name(value):
+        raise NoHostName(value)
+    return True
+
+
 class IConnectionSettings(zope.interface.Interface):
     """How to reach one CDS partner: the one model of a connection's
     settings, with their defaults.
@@ -315,7 +330,7 @@ class IConnectionSettings(zope.interface.Interface):
         'as ftp, ftps, sftp, or file (a local or mounted folder).')
 
     host = zope.schema.TextLine(
-        title='Host', required=False,
+        title='Host', required=False, constraint=_host,
         description='The CDS server\'s name or address.')
 
     port = zope.schema.Int(

@@ -1,5 +1,5 @@
 """The names zeit.cds gives to files on the CDS, the ones it reserves, and
-the ones it accepts from there."""
+the ones it accepts from there; and the names of servers it can look up."""
 import os
 import unicodedata
 
@@ -80,3 +80,14 @@ def listed_among(wanted, listing):
     ``IRemoteTarget.present`` tells them where it knows no times."""
     shown = set(listing)
     return {name: None for name in wanted if name in shown}
+
+
+def is_host_name(host):
+    """Whether ``host`` is a name the resolver takes, or an address: Python
+    encodes a name for its lookup, which refuses an empty label (as in
+    ``cds..example``) or one of over 63 letters."""
+    try:
+        host.encode('idna')
+    except UnicodeError:
+        return False
+    return True

@@ -106,6 +106,14 @@ def _mlst_files(wanted, replies):
     return found
 
 
+def _ensure_host_name(host, message):
+    """Raise ConnectError, told as ``message``, when ``host`` is not a name
+    that can be looked up (the lookup would fail with a UnicodeError)."""
+    if not names.is_host_name(host):
+        reason = 'not a name or address that can be looked up'
+        raise ConnectError(f'{message}: {reason}', reason)
+
+
 def _stamp(text):
     """The aware datetime of a time as MDTM and MLSx give it (RFC 3659:
     YYYYMMDDHHMMSS[.sss], in UTC); ValueError for anything else."""
@@ -205,13 +213,15 @@ class FTPTarget:
             raise broken(f'{message}: {reason}', reason) from e
 
     def connect(self):
+        message = (f'Cannot connect to CDS FTP server at {self.host} port '
+                   f'{self.port}')
+        _ensure_host_name(self.host, message)
         self._ftp = self._new_session()
         self._ftp.habits = self._habits
         self._ftp.label = self.label
         try:
             with self._translated(
-                    ConnectError, f'Cannot connect to CDS FTP server at '
-                    f'{self.host} port {self.port}',
+                    ConnectError, message,
                     f'connecting to {self.host} port {self.port}',
                     broken=ConnectError):
                 self._ftp.connect(self.host, self.port)

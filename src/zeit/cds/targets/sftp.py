@@ -58,6 +58,7 @@ from zeit.cds.interfaces import SettingsError
 from zeit.cds.interfaces import TransferError
 from zeit.cds.oserrors import reported_as
 from zeit.cds.targets import background
+from zeit.cds.targets.ftp import _ensure_host_name
 from zeit.cds.targets.ftp import _printable
 
 # asyncssh sends a large write or read as parallel requests by itself;
@@ -195,12 +196,14 @@ class SFTPTarget:
             raise broken(f'{message}: {_reason(e)}', _reason(e)) from e
 
     def connect(self):
+        message = (f'Cannot connect to CDS SFTP server at {self.host} port '
+                   f'{self.port}')
+        _ensure_host_name(self.host, message)
         trusted = _known_hosts(self.known_hosts)
         witness = _HostKeyWitness()
         try:
             with self._translated(
-                    ConnectError, f'Cannot connect to CDS SFTP server at '
-                    f'{self.host} port {self.port}', broken=ConnectError):
+                    ConnectError, message, broken=ConnectError):
                 try:
                     self._connection = self._call(asyncssh.connect(
                         self.host, self.port, username=self.user,

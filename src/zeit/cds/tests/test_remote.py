@@ -43,6 +43,19 @@ class ConnectTest(FTPTargetTestCase):
         self.assertIn('Cannot connect to CDS FTP server at 127.0.0.1 port',
                       str(raised.exception))
 
+    def test_a_host_name_that_cannot_be_looked_up(self):
+        # Python's lookup refuses an empty label, or one of over 63
+        # letters, with a UnicodeError before it asks anybody.
+        for host in ['cds..example', 'x' * 64 + '.example', '.']:
+            with self.subTest(host):
+                target = FTPTarget(host=host, user='u', password='s3cret')
+                with self.assertRaises(ConnectError) as raised:
+                    target.connect()
+                self.assertEqual(
+                    f'Cannot connect to CDS FTP server at {host} port 21: '
+                    'not a name or address that can be looked up',
+                    str(raised.exception))
+
     def test_wrong_password_names_user_never_password(self):
         target = ftp_target(self.layer.server)
         target._password = 'wrong-s3cret'

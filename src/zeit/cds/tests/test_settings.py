@@ -227,6 +227,14 @@ class CheckedTest(RegistryTestCase):
             'no server', {'scheme': 'file', 'directory': '/srv/cds',
                           'password_file': '/pw'}, {}, spell=config.spell)
 
+    def test_a_host_must_be_a_name_that_can_be_looked_up(self):
+        self.assertRefused(
+            "host: 'cds..example' is not valid (not a name or address that "
+            "can be looked up)", {'scheme': 'ftp', 'host': 'cds..example'})
+        for host in ('cds.example', 'münchen.example', '::1', '127.0.0.1'):
+            self.assertEqual(host, connection.checked(
+                {'scheme': 'ftp', 'host': host}, {}).host)
+
     def test_a_folder_is_never_the_default_root(self):
         # "/" is a server's top, but this machine's root for "file": an
         # import would take its files away.
