@@ -298,6 +298,11 @@ class IRemoteTargetFactory(zope.interface.Interface):
         """
 
 
+# The longest wait a setting may ask for, in seconds: longer ones are
+# typing errors, and beyond some 292 years no clock can count them.
+DAY = 24 * 60 * 60
+
+
 class NoHostName(zope.schema.ValidationError):
     """Not a name or address that can be looked up"""
 
@@ -357,7 +362,7 @@ class IConnectionSettings(zope.interface.Interface):
         'and the log lines, in their order.')
 
     timeout = zope.schema.Int(
-        title='Timeout', min=1, default=60,
+        title='Timeout', min=1, max=DAY, default=60,
         description='Seconds to wait for any answer of the server before '
         'the connection counts as broken.')
 
@@ -469,14 +474,14 @@ class ICommandLineSettings(zope.interface.Interface):
         'ends it with exit code 0.')
 
     interval = zope.schema.Int(
-        title='Interval', min=1, required=False,
+        title='Interval', min=1, max=DAY, required=False,
         description='With --watch: seconds between two listings of the '
         'CDS (import; default 10), or between two full scans of new/ '
         'besides inotify, when files that failed are tried again '
         '(export; default 60).')
 
     keepalive = zope.schema.Int(
-        title='Keepalive', min=1, required=False, default=60,
+        title='Keepalive', min=1, max=DAY, required=False, default=60,
         description='With --watch: list the CDS directory after this many '
         'idle seconds, so that the server does not close the connection; '
         'below its idle timeout.')

@@ -156,7 +156,7 @@ class ExportCommandTest(CommandLineTestCase):
                 self.assertIn('--connections N how many transfers run at '
                               'once; 1 keeps the files, and the log lines, '
                               'in their order (1-16; default 4)', text)
-                self.assertIn('(at least 1; default 60)', text)
+                self.assertIn('(1-86400; default 60)', text)
                 self.assertIn('by default the usual one of the scheme (21 '
                               'for ftp and ftps, 22 for sftp) (1-65535)',
                               text)
@@ -537,9 +537,12 @@ password-file = {self.password_file}
                              'the folder of the CDS share\n', result.stderr)
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
-    def test_timeout_must_be_positive(self):
-        self.assertFails(2, 'timeout must be at least 1, not 0',
+    def test_timeout_must_be_in_range(self):
+        self.assertFails(2, 'timeout 0 is out of range (1-86400)',
                          *self.options(timeout='0'))
+        self.assertFails(
+            2, 'timeout 99999999999 is out of range (1-86400)',
+            *self.options(timeout='99999999999'))
         self.assertFails(2, "timeout must be a whole number, not 'soon'",
                          *self.options(timeout='soon'))
 
@@ -547,7 +550,7 @@ password-file = {self.password_file}
         for line, message in [
                 ('tls = yes please', "tls: 'yes please' is neither yes "
                  'nor no'),
-                ('timeout = 0', 'timeout must be at least 1, not 0'),
+                ('timeout = 0', 'timeout 0 is out of range (1-86400)'),
                 ('port = ftp', "port must be a whole number, not 'ftp'"),
                 ('connections = 17', 'connections 17 is out of range '
                  '(1-16)')]:

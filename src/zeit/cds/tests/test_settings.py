@@ -129,8 +129,17 @@ class ValuesTest(unittest.TestCase):
                            port, '70000', 'port')
         self.assertRefused("port must be a whole number, not 'ftp'",
                            port, 'ftp', 'port')
-        self.assertRefused('timeout must be at least 1, not 0',
+        self.assertRefused('timeout 0 is out of range (1-86400)',
                            IConnectionSettings['timeout'], '0', 'timeout')
+        # Not taken up to where no clock can count it (an OverflowError).
+        self.assertRefused(
+            'timeout 99999999999999999999 is out of range (1-86400)',
+            IConnectionSettings['timeout'], '99999999999999999999',
+            'timeout')
+        self.assertRefused(
+            'break-lock-older-than must be at least 0, not -1',
+            ICommandLineSettings['break_lock_older_than'], '-1',
+            'break-lock-older-than')
 
     def test_flags_take_the_words_of_config_files_and_zcml(self):
         verify = IFTPSOptions['verify']
