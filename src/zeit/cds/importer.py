@@ -115,8 +115,8 @@ class Importer(Transfer):
 
     def _deliver(self, run, received, pending):
         try:
-            self.spool.deliver({name: identity
-                                for name, size, identity in received})
+            replaced = self.spool.deliver(
+                {name: identity for name, size, identity in received})
         except LocalFileError as e:
             # Those the journal noted are finished by the next run; the
             # others stay on the CDS.
@@ -126,6 +126,11 @@ class Importer(Transfer):
         for name, size, identity in received:
             pending.add(name)
             log.info('Downloaded file %s', names.shown(name))
+            if name in replaced:
+                # The newer version wins; the older one was never taken.
+                log.warning("File %s in 'new' was not taken yet; the newer "
+                            'one from the CDS replaces it',
+                            names.shown(name))
             log.info("Moved file %s from 'tmp' to 'new'",
                      names.shown(name))
             run.succeeded(FileImported(self, name, size=size))

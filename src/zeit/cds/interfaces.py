@@ -97,7 +97,9 @@ class ISpool(zope.interface.Interface):
         journal with their identities, where each stays until ``forget``:
         it marks the file as delivered, even after zeit.cms took it from
         ``new``. Everything is on disk (fsynced) when this returns.
-        Raises LocalFileError.
+
+        Returns the names whose earlier copy, still in ``new`` (not taken
+        by zeit.cms yet), the newer one replaced. Raises LocalFileError.
         """
 
     def received():

@@ -218,7 +218,8 @@ class FileStoreSpool:
 
     def deliver(self, received):
         if not received:
-            return
+            return []
+        replaced = []
         with reported_as(LocalFileError, 'Cannot deliver files to new'):
             _sync_files([self._path('tmp', name) for name in received])
             # From their entries on the files count as delivered, see
@@ -226,8 +227,11 @@ class FileStoreSpool:
             self._journal.note_all(
                 {name: identity or b'' for name, identity in received.items()})
             for name in received:
+                if os.path.lexists(self._path('new', name)):
+                    replaced.append(name)
                 self.store.move(name, 'tmp', 'new')
             fsync_directory(self._path('new'))
+        return replaced
 
     def received(self):
         with reported_as(LocalFileError, 'Cannot finish the deliveries '

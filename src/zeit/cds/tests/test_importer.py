@@ -153,6 +153,32 @@ class SummaryTest(ImportTestCase):
             self.assertEqual(data, f.read())
 
 
+class NewerVersionTest(ImportTestCase):
+
+    def test_a_newer_version_replaces_one_not_taken_yet_and_says_so(self):
+        self.put_remote('a.xml', b'version 1')
+        self.put_remote('b.xml', b'B')
+        self.run_import()
+        self.put_remote('a.xml', b'version 2, longer')
+        self.run_import()
+        with open(os.path.join(self.store_dir, 'new', 'a.xml'), 'rb') as f:
+            self.assertEqual(b'version 2, longer', f.read())
+        self.assertEqual(1, self.log.getvalue().count(
+            "File a.xml in 'new' was not taken yet; the newer one from the "
+            'CDS replaces it\n'))
+        self.assertEqual([], os.listdir(self.layer.server.root))
+
+    def test_a_version_taken_already_is_no_news(self):
+        self.put_remote('a.xml', b'version 1')
+        self.run_import()
+        os.rename(os.path.join(self.store_dir, 'new', 'a.xml'),
+                  os.path.join(self.store_dir, 'cur', 'a.xml'))
+        self.put_remote('a.xml', b'version 2')
+        self.run_import()
+        self.assertNotIn('not taken yet', self.log.getvalue())
+        self.assertEqual(['a.xml'], self.spool_files('new'))
+
+
 class JournalTest(ImportTestCase):
 
     def test_entry_lives_from_before_the_move_until_the_remote_removal(self):
