@@ -155,7 +155,9 @@ def _help(key):
     """The field's description, in the style of --help."""
     text = key.field.description.rstrip('.')
     if key.inverted:
-        text = f'set {key.name} to false: {text[0].lower()}{text[1:]}'
+        # The field says what it does when true, as a verb.
+        text = (f'do not {text[0].lower()}{text[1:]} (sets {key.name} to '
+                'false)')
     if key.name == 'scheme':
         text += f'; known: {", ".join(connection.known_schemes())}'
     low, high = (getattr(key.field, 'min', None),

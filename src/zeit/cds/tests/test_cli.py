@@ -157,6 +157,8 @@ class ExportCommandTest(CommandLineTestCase):
                               'once; 1 keeps the files, and the log lines, '
                               'in their order (1-16; default 4)', text)
                 self.assertIn('(1-86400; default 60)', text)
+                self.assertIn("--insecure-skip-verify do not check the "
+                              "server's certificate and host name;", text)
                 self.assertIn('by default the usual one of the scheme (21 '
                               'for ftp and ftps, 22 for sftp) (1-65535)',
                               text)
