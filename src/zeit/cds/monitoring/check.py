@@ -170,4 +170,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.last_success_critical is not None and not args.status_file:
         p.error('--last-success-critical needs --status-file')
+    if args.warning > args.critical:
+        # Swapped: the warning would never be seen.
+        p.error('--warning must not be longer than --critical')
     check_for(args).main(verbose=args.verbose)

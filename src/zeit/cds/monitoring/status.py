@@ -117,5 +117,8 @@ def read(path):
 
 def parse_time(text):
     """Seconds since the epoch of the ISO 8601 ``text`` the status file
-    holds. Raises ValueError."""
+    holds. Raises ValueError, also for a value that is no text (a file
+    edited by hand)."""
+    if not isinstance(text, str):
+        raise ValueError(f'not a time: {text!r}')
     return datetime.datetime.fromisoformat(text).timestamp()

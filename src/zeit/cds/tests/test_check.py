@@ -176,7 +176,9 @@ class CommandTest(CheckTestCase):
         for content, reason in [
                 (None, 'No such file or directory'),
                 ('{"version": 1', 'Expecting'),
-                ('{"version": 2}', 'status format version 2, not 1')]:
+                ('{"version": 2}', 'status format version 2, not 1'),
+                # Edited by hand.
+                ('{"version": 1, "last_success": 5}', 'not a time: 5')]:
             with self.subTest(reason):
                 if content is not None:
                     with open(self.status_file, 'w') as f:
@@ -197,6 +199,8 @@ class CommandTest(CheckTestCase):
                 (['--spool', self.spool, '--warning', '1m', '--critical',
                   '1h', '--last-success-critical', '1h'],
                  '--last-success-critical needs --status-file'),
+                (['--spool', self.spool, '--warning', '2h', '--critical',
+                  '30m'], '--warning must not be longer than --critical'),
                 ([], 'the following arguments are required')]:
             with self.subTest(message):
                 state, text, _ = self.cds_check(*argv)
