@@ -384,18 +384,21 @@ def monitor(settings, direction, code, summary, reason, started, duration):
         exit_code=code, reason=reason, files=summary.files,
         bytes=summary.bytes, failures=summary.failures,
         backlog=_backlog(settings.spool))
-    try:
-        if settings.status_file:
-            status.write(for_direction(settings.status_file, outcome),
-                         outcome)
-        if settings.metrics_file:
-            # prometheus_client only when asked for: it costs start-up time.
-            from zeit.cds.monitoring import metrics
-            metrics.write(for_direction(settings.metrics_file, outcome),
-                          outcome)
-    except OSError as e:
-        log.error('Cannot write %s: %s', e.filename, e.strerror or e)
-        return code or FAILURE
+    writers = []
+    if settings.status_file:
+        writers.append((status.write, settings.status_file))
+    if settings.metrics_file:
+        # prometheus_client only when asked for: it costs start-up time.
+        from zeit.cds.monitoring import metrics
+        writers.append((metrics.write, settings.metrics_file))
+    for write, path in writers:
+        path = for_direction(path, outcome)
+        try:
+            write(path, outcome)
+        except OSError as e:
+            # The file asked for: the error's own may be a temporary.
+            log.error('Cannot write %s: %s', path, e.strerror or e)
+            return code or FAILURE
     return code
 
 

@@ -224,6 +224,18 @@ metrics-file = {self.scratch}/{{direction}}.prom
                          r'^ERROR: Cannot write .*blocked')
         self.assertNotIn('Traceback', result.stderr)
 
+    def test_a_folder_in_the_way_is_named_not_a_temporary(self):
+        folder = os.path.join(self.scratch, 'status.json')
+        os.mkdir(folder)
+        result = self.cds(*self.options(**{'status-file': folder}))
+        self.assertExit(1, result)
+        self.assertEqual(f'ERROR: Cannot write {folder}: Is a directory',
+                         result.stderr.splitlines()[-1])
+        self.assertEqual([], os.listdir(folder))
+        self.assertEqual(['status.json'], [
+            name for name in os.listdir(self.scratch)
+            if name.startswith(('.tmp-', 'status'))])
+
 
 class KilledWhileWritingTest(CommandLineTestCase):
     """A run killed (SIGKILL) while it replaces its status or metrics file
