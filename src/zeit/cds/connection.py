@@ -187,6 +187,10 @@ def read_password(path):
         where = f'the password file {path}'
     if not password:
         raise SettingsError(f'Empty password in {where}')
+    if '\n' in password or '\r' in password:
+        # A login sends it in one line; not a refusal of the server's.
+        raise SettingsError(f'The password in {where} has more than one '
+                            'line')
     return password
 
 

@@ -459,6 +459,18 @@ class ExitCodeTest(CommandLineTestCase):
                          env={'CDS_PASSWORD': ''})
         self.assertEqual([], os.listdir(self.server.root))
 
+    def test_a_password_of_two_lines_is_2(self):
+        # Not the server's refusal: a login cannot send it.
+        two = self.write('two', 'testpw\nsecond line\n')
+        self.assertFails(
+            2, f'cds-export: error: The password in the password file {two} '
+            'has more than one line', *self.options(**{'password-file': two}))
+        self.assertFails(
+            2, 'The password in the environment variable CDS_PASSWORD has '
+            'more than one line', *self.options(**{'password-file': None}),
+            env={'CDS_PASSWORD': 'a\rb'})
+        self.assertEqual([], os.listdir(self.server.root))
+
     def test_a_folder_that_is_no_spool_is_2_unless_prepare(self):
         folder = os.path.join(self.scratch, 'typo')
         os.mkdir(folder)
