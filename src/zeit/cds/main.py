@@ -1,7 +1,8 @@
 """The façade zeit.cms has always called: one function per direction.
 
 It keeps the original behaviour: log every step, log failures at ERROR
-and return None; the files stay where they were.
+(a back-off under another party's lock at WARNING) and return None; the
+files stay where they were.
 """
 import logging
 import os
@@ -21,7 +22,9 @@ from zeit.cds.interfaces import IImporter
 from zeit.cds.interfaces import IRemoteTargetFactory
 from zeit.cds.interfaces import ISpool
 from zeit.cds.interfaces import LocalFileError
+from zeit.cds.interfaces import RemoteLocked
 from zeit.cds.interfaces import SettingsError
+from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.oserrors import reported_as
 
 log = logging.getLogger(__name__)
@@ -130,4 +133,7 @@ def _run(interface, store_dir, hostname, port, user, password, directory):
             # One connection: the files in order, as it always was.
             transfer(interface, store_dir, target, connections=1).run()
         except CDSError as e:
-            log.error('%s', e)
+            # A back-off (another party's lock, another run on the spool)
+            # is routine: a WARNING, as on the command line.
+            log.log(logging.WARNING if isinstance(e, (RemoteLocked, SpoolBusy))
+                    else logging.ERROR, '%s', e)

@@ -135,6 +135,11 @@ class LogCapture:
         return [message for level, message in self._handler.messages
                 if level >= logging.WARNING]
 
+    def logged_at(self, level):
+        """The messages logged at ``level`` exactly."""
+        return [message for at, message in self._handler.messages
+                if at == level]
+
     def clear(self):
         self._stream.seek(0)
         self._stream.truncate()

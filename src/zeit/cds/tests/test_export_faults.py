@@ -1,5 +1,6 @@
 """The export when things go wrong: every file stays waiting or is
 delivered, never lost, never partial under its final name."""
+import logging
 import os
 
 import pyftpdlib.handlers
@@ -199,6 +200,24 @@ class ExportFaultTest(ExportTestCase):
         target.port = zeit.cds.testing.closed_port()
         with self.assertRaises(ConnectError):
             Exporter(FileStoreSpool(self.store), target).run()
+        self.assertEqual(sorted(FILES), self.spool_files('new'))
+
+    def test_the_facade_backs_off_at_warning_and_fails_at_error(self):
+        with open(os.path.join(self.layer.server.root, 'read'), 'w') as f:
+            f.write('partner reading\n')
+        self.addCleanup(os.remove,
+                        os.path.join(self.layer.server.root, 'read'))
+        zeit.cds.main.export(self.store_dir, '127.0.0.1',
+                             self.layer.server.port, 'test', 'testpw', '/')
+        zeit.cds.main.export(self.store_dir, '127.0.0.1',
+                             zeit.cds.testing.closed_port(), 'test',
+                             'testpw', '/')
+        self.assertEqual(
+            ["CDS directory / is locked: lock file 'read' exists (held by "
+             'another party)'], self.log.logged_at(logging.WARNING))
+        self.assertEqual(1, len(self.log.logged_at(logging.ERROR)))
+        self.assertIn('Cannot connect to CDS FTP server',
+                      self.log.logged_at(logging.ERROR)[0])
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
     def test_password_appears_in_no_log_line(self):
