@@ -66,6 +66,17 @@ class ListingFallbackTest(FallbackTestCase):
         self.assertEqual(sorted(FILES), self.import_(server))
         self.assertEqual([], os.listdir(server.root))
 
+    def test_450_for_an_empty_directory_is_an_empty_listing_too(self):
+        # As some servers answer an NLST of an empty directory.
+        server = self.server(empty_nlst_reply='450 No files found.',
+                             unknown=('MLSD', 'MLST'))
+        target = self.target(server)
+        target.connect()
+        self.assertEqual([], target.names())
+        self.assertDelivered(server, self.export(server))
+        self.assertEqual(sorted(FILES), self.import_(server))
+        self.assertEqual([], os.listdir(server.root))
+
     def test_550_for_a_directory_that_lists_something_stays_an_error(self):
         # A LIST that shows entries: the 550 was no empty directory.
         server = self.server(empty_nlst_reply='550 No files found.',
