@@ -129,6 +129,10 @@ def read_section(path, section=None):
     found = {}
     for key, value in parser.items(section):
         where = f'Config file {path}, section [{section}]'
+        if key == 'password':
+            raise SettingsError(
+                f'{where}: there is no key password; name the file it is '
+                'in with password-file')
         if key not in known:
             raise SettingsError(f'{where}: unknown key {key!r}')
         try:

@@ -89,7 +89,9 @@ def listing(path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog='cds-demo', description=__doc__.split('\n\n')[0])
+        prog='cds-demo',
+        # The module's first paragraph, without its reST literals' marks.
+        description=__doc__.split('\n\n')[0].replace('``', ''))
     parser.add_argument('--folder', help='where to put everything')
     parser.add_argument('--protocol', choices=('ftp', 'sftp'),
                         default='ftp',

@@ -513,6 +513,10 @@ password-file = {self.password_file}
                          '--config', config, '--section', 'partner-b')
         self.assertFails(2, 'Cannot read config file /nonexistent',
                          '--config', '/nonexistent')
+        secret = self.write('secret.ini', '[a]\npassword = Secret99\n')
+        self.assertFails(2, f'Config file {secret}, section [a]: there is no '
+                         'key password; name the file it is in with '
+                         'password-file', '--config', secret)
         broken = self.write('broken.ini', 'no section here\n')
         self.assertFails(2, f'Config file {broken} is not valid: line 1: '
                          'a key before the first [section]',
