@@ -334,8 +334,15 @@ def transfer_once(direction, args, settings):
         return e.exit_code, Summary(), str(e)
     try:
         if args.dry_run:
-            for name in transfer.plan():
+            planned, refused = transfer.plan()
+            for name in planned:
                 log.info('Would %s file %s', direction, names.shown(name))
+            # As the run would tell them, and end.
+            for error in refused.values():
+                log.error('%s', error)
+            if refused:
+                return (FAILURE, Summary(),
+                        f'{len(refused)} would fail, {len(planned)} go')
             return 0, Summary(), None
         with progress.bar_on_terminal(sys.stderr, transfer):
             summary = transfer.run()

@@ -60,8 +60,13 @@ class Exporter(Transfer):
             batches(fresh, self.connections), self.connections)
 
     def _planned(self):
-        return [name for name in self.spool.waiting()
-                if delivery.refusal(name) is None]
+        waiting = self.spool.waiting()
+        refused = {name: delivery.refusal(name) for name in waiting}
+        refused = {name: error for name, error in refused.items()
+                   if error is not None}
+        refused.update({name: NotARegularFile(names.shown(name))
+                        for name in self.spool.strays()})
+        return [name for name in waiting if name not in refused], refused
 
     def _export(self, run, target, batch, noted):
         # An attempt before this one may have got some of the batch as far

@@ -52,8 +52,10 @@ class Importer(Transfer):
             batches(offered, self.connections), self.connections)
 
     def _planned(self):
-        return [name for name in candidates(self.target.names())
-                if names.is_plain_file_name(name)]
+        offered = candidates(self.target.names())
+        refused = {name: _refusal(name) for name in offered
+                   if not names.is_plain_file_name(name)}
+        return [name for name in offered if name not in refused], refused
 
     def _finish_interrupted(self, run, offered):
         """Remove what earlier runs delivered but left on the CDS; returns
@@ -102,8 +104,7 @@ class Importer(Transfer):
     def _receive(self, run, target, name):
         """Download ``name`` into the spool's tmp; its size, or None."""
         if not names.is_plain_file_name(name):
-            run.failed(name, RemoteNameError(
-                f'Refusing to import {name!r}: not a plain file name'))
+            run.failed(name, _refusal(name))
             return None
         try:
             with self.spool.receiving(name) as f:
@@ -150,6 +151,13 @@ class Importer(Transfer):
                 run.failed(name, results[name])
         self.spool.forget(removed)
         pending.difference_update(removed)
+
+
+def _refusal(name):
+    """The error of a ``name`` from the CDS that is not a plain file name
+    (see names.is_plain_file_name)."""
+    return RemoteNameError(f'Refusing to import {name!r}: not a plain file '
+                           'name')
 
 
 def candidates(offered):

@@ -549,11 +549,15 @@ class ITransfer(zope.interface.Interface):
         that they never idle longer than its keepalive."""
 
     def plan():
-        """The names ``run`` would transfer now, in order.
+        """What ``run`` would do now: the names it would transfer, in
+        order, and a dict of those it would refuse, each to the CDSError
+        that would fail it (a name that cannot be sent or taken, a link
+        in ``new``).
 
-        It connects, to check the settings, and checks the CDS locks as
-        ``run`` would (raising RemoteLocked where it would back off), but
-        takes no lock and changes nothing, locally or remotely.
+        It checks the spool's lock, connects, to check the settings, and
+        checks the CDS locks as ``run`` would (raising SpoolBusy or
+        RemoteLocked where it would back off), but takes no lock and
+        changes nothing, locally or remotely.
         """
 
 

@@ -56,7 +56,8 @@ class Transfer:
         raise NotImplementedError
 
     def _planned(self):
-        """The names a run would transfer now; connected."""
+        """The names a run would transfer now, and those it would refuse
+        (see ITransfer.plan); connected."""
         raise NotImplementedError
 
 

@@ -33,6 +33,12 @@ def tree(path):
     return found
 
 
+def errors(result):
+    """The ERROR lines of a run's ``result``."""
+    return [line for line in result.stderr.splitlines()
+            if line.startswith('ERROR: ')]
+
+
 class CommandLineTestCase(SpoolTestCase):
 
     layer = zeit.cds.testing.FTP_LAYER
@@ -224,6 +230,25 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertExit(0, result)
         self.assertEqual(before, (tree(self.store_dir),
                                   tree(self.server.root)))
+
+    def test_dry_run_fails_as_the_run_would(self):
+        new = os.path.join(self.store_dir, 'new')
+        os.symlink('a-file', os.path.join(new, 'link.xml'))
+        os.mkdir(os.path.join(new, 'folder'))
+        before = tree(self.store_dir), tree(self.server.root)
+        dry = self.cds(*self.options(), '--dry-run')
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        real = self.cds(*self.options())
+        self.assertExit(1, dry)
+        self.assertExit(1, real)
+        self.assertIn('Would export file a-file\n'
+                      'Would export file b.xml\n', dry.stderr)
+        self.assertEqual(errors(real), errors(dry))
+        self.assertEqual(
+            ['ERROR: Refusing to export folder: not a regular file',
+             'ERROR: Refusing to export link.xml: not a regular file'],
+            sorted(errors(dry)))
 
     def test_dry_run_says_what_it_would_take_over(self):
         # A lock a killed run of this spool left: the run takes it over,
@@ -675,6 +700,20 @@ class ImportCommandTest(CommandLineTestCase):
         self.assertNotIn('foo.xml', result.stderr)
         self.assertEqual(before, (tree(self.store_dir),
                                   tree(self.server.root)))
+
+    def test_dry_run_fails_as_the_run_would(self):
+        self.offer({'bar.xml': b'bar', 'back\\slash.xml': b'odd'})
+        before = tree(self.store_dir), tree(self.server.root)
+        dry = self.cds(*self.options(), '--dry-run', script='cds-import')
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        real = self.cds(*self.options(), script='cds-import')
+        self.assertExit(1, dry)
+        self.assertExit(1, real)
+        self.assertIn('Would import file bar.xml\n', dry.stderr)
+        self.assertEqual(errors(real), errors(dry))
+        self.assertEqual(["ERROR: Refusing to import 'back\\\\slash.xml': "
+                          'not a plain file name'], errors(dry))
 
     def test_dry_run_under_a_foreign_lock_is_75(self):
         self.offer({'bar.xml': b'bar', 'read': b'partner\n'})

@@ -122,12 +122,17 @@ class OddFilesTest(ExportTestCase):
         self.assert_good_ones_delivered(summary, failures=2)
         self.assertEqual(['dangling.xml', 'folder'], self.spool_files('new'))
 
-    def test_dry_run_lists_regular_files_only(self):
+    def test_dry_run_plans_regular_files_and_names_the_others(self):
         os.mkdir(os.path.join(self.new, 'folder'))
         os.symlink('a.xml', os.path.join(self.new, 'link.xml'))
         exporter = Exporter(FileStoreSpool(self.store),
                             ftp_target(self.layer.server))
-        self.assertEqual(sorted(GOOD), exporter.plan())
+        planned, refused = exporter.plan()
+        self.assertEqual(sorted(GOOD), planned)
+        self.assertEqual(
+            {'folder': 'Refusing to export folder: not a regular file',
+             'link.xml': 'Refusing to export link.xml: not a regular file'},
+            {name: str(error) for name, error in refused.items()})
 
 
 class ReplacedDuringUploadTest(ExportTestCase):
