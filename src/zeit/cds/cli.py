@@ -274,6 +274,11 @@ def run(direction, argv=None):
         settings = settings_from(args)
         if settings.watch and args.dry_run:
             raise SettingsError('--dry-run and --watch exclude each other')
+        # Given on the command line, not in a config file, which cron and
+        # a watcher may share.
+        for option in ('interval', 'keepalive'):
+            if getattr(args, option) is not None and not settings.watch:
+                raise SettingsError(f'--{option} needs --watch')
         set_up_logging(args, settings.logfile)
     except SettingsError as e:
         return usage_error(direction, e)

@@ -580,6 +580,15 @@ password-file = {self.password_file}
                              'the folder of the CDS share\n', result.stderr)
         self.assertEqual(sorted(FILES), self.spool_files('new'))
 
+    def test_watch_options_need_watch(self):
+        for option in ('interval', 'keepalive'):
+            self.assertFails(2, f'cds-export: error: --{option} needs '
+                             '--watch', *self.options(**{option: '10'}))
+        # A config file may hold them for the watcher beside cron runs.
+        config = self.write('cds.ini', '[a]\ninterval = 10\n')
+        result = self.cds(*self.options(), '--config', config)
+        self.assertExit(0, result)
+
     def test_timeout_must_be_in_range(self):
         self.assertFails(2, 'timeout 0 is out of range (1-86400)',
                          *self.options(timeout='0'))
