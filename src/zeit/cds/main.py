@@ -83,12 +83,21 @@ def _told(error):
     """zope.configuration's ``error`` in one line (cron mails want one),
     with the places in the files it names, but not their text: that may
     hold a secret, such as a passphrase put into an attribute."""
-    # The details are the places (a ParserInfo, whose repr is the place
-    # alone) or the lines of a wrapped exception, innermost last.
-    told = [str(error.args[0]) if error.args else type(error).__name__]
-    told += [repr(detail) if isinstance(detail, ParserInfo) else detail
-             for detail in reversed(error._details)]
+    conflicts = getattr(error, '_conflicts', {})
+    told = ['Conflicting configuration actions' if conflicts
+            else Exception.__str__(error) or type(error).__name__]
+    for discriminator, places in sorted(conflicts.items()):
+        told.append(f'for {discriminator}:')
+        told += [_place(place) for place in places]
+    # The places and the lines of a wrapped exception, innermost last.
+    told += [_place(detail)
+             for detail in reversed(getattr(error, '_details', ()))]
     return ' '.join(' '.join(told).split())
+
+
+def _place(detail):
+    # A ParserInfo's repr is its place alone; its str adds the text there.
+    return repr(detail) if isinstance(detail, ParserInfo) else str(detail)
 
 
 def export_via(connection, store_dir):

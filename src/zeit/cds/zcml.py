@@ -30,6 +30,13 @@ class IConnectionDirective(IConnectionSettings):
     name = zope.schema.TextLine(
         title='Name', description='How runs and cds-export refer to it.')
 
+    # Not required, unlike the setting's field: omitted, it is not passed
+    # on, and a server's directory defaults to "/", while a folder of this
+    # machine ("file") must be named (see connection.checked).
+    directory = zope.schema.TextLine(
+        title=IConnectionSettings['directory'].title, required=False,
+        description=IConnectionSettings['directory'].description)
+
     tls = zope.configuration.fields.Bool(
         title='Use TLS', required=False, default=False,
         description='Explicit TLS: short for the scheme ftps.')

@@ -861,6 +861,32 @@ class ZCMLCommandTest(CommandLineTestCase):
                     + r'\d+\n\Z')
                 self.assertNotIn('Secret99', result.stderr)
 
+    def test_zcml_conflicts_and_unknown_directives_are_told(self):
+        for directives, told in [
+                ('<cds:connection name="twin" scheme="file" directory="/a"/>'
+                 '\n<cds:connection name="twin" scheme="file" '
+                 'directory="/b"/>',
+                 "Conflicting configuration actions for ('utility', "
+                 "<InterfaceClass zeit.cds.interfaces.IConnection>, "
+                 "'twin'): File \"{site}\", line 4.0-4.58 File \"{site}\", "
+                 'line 5.0-5.58\n'),
+                ('<cds:connectio name="twin"/>',
+                 "('Unknown directive', 'http://namespaces.zeit.de/cds', "
+                 '\'connectio\') File "{site}", line 4.0\n')]:
+            site = self.write('site.zcml', f'''\
+<configure xmlns="http://namespaces.zope.org/zope"
+           xmlns:cds="http://namespaces.zeit.de/cds">
+  <include package="zeit.cds" />
+{directives}
+</configure>
+''')
+            result = self.cds('--zcml', site, '--connection', 'twin',
+                              '--spool', self.store_dir)
+            self.assertExit(2, result)
+            self.assertEqual(
+                f'cds-export: error: Cannot load ZCML {site}: '
+                + told.format(site=site), result.stderr)
+
     def test_zcml_that_is_not_xml_is_one_line_and_2(self):
         site = self.write('site.zcml', '<configure\n<oops')
         result = self.cds('--zcml', site, '--connection', 'partner-a',

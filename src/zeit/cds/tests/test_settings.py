@@ -309,6 +309,17 @@ class ZCMLTest(RegistryTestCase):
         self.assertIsNone(
             zope.component.queryUtility(IConnection, 'partner'))
 
+    def test_a_folder_must_be_named_a_server_directory_need_not(self):
+        # Left out, "/" would be this machine's root for "file".
+        self.assertRefused(
+            "cds:connection 'partner': scheme file needs directory: the "
+            'folder of the CDS share', '<cds:connection name="partner" '
+            'scheme="file" />')
+        self.load('<cds:connection name="partner" host="cds.example" '
+                  'user="zeit" password_file="/pw" />')
+        self.assertEqual('/', zope.component.getUtility(
+            IConnection, 'partner').directory)
+
     def test_a_site_registers_a_scheme_after_naming_it(self):
         self.load(f'''
           <cds:connection name="partner" scheme="shelf" shelf="2"
