@@ -4,6 +4,7 @@ Exit codes: see EXIT_CODES, which --help shows.
 """
 import argparse
 import logging
+import re
 import signal
 import sys
 import textwrap
@@ -75,23 +76,32 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed
 
     def error(self, message):
+        # argparse quotes a value given to a flag (-vSECRET); not here.
+        message = re.sub(r"ignored explicit argument .*",
+                         'takes no value (not shown)', message)
         # One line, not the whole usage: cron mails should be readable.
         self.exit(USAGE_ERROR, f'{self.prog}: error: {message}\n')
 
 
 def _unrecognized(arguments):
-    options, hidden = [], 0
+    """What argparse would say of ``arguments`` it does not know, naming
+    only long options: their values (also one that looks like an option),
+    and short options, which may have one joined (``-pSECRET``), are only
+    counted."""
+    options, hidden, valued = [], 0, False
     for argument in arguments:
-        if argument.startswith('-'):
+        if argument.startswith('--') and not valued:
             option, given, _ = argument.partition('=')
             options.append(option)
             hidden += bool(given)
+            valued = not given
         else:
             hidden += 1
+            valued = False
     told = ' '.join(options)
     if hidden:
-        told += (' and ' if told else '') + (
-            f'{hidden} value{"s" if hidden > 1 else ""} (not shown)')
+        told += f' and {hidden} more' if told else str(hidden)
+        told += ' (not shown)'
     if '--password' in options:
         told += ('; the password comes from --password-file or '
                  f'{connection.PASSWORD_VARIABLE}, never from the command '
@@ -415,8 +425,9 @@ def monitor(settings, direction, code, summary, reason, started, duration):
 
 
 def for_direction(path, outcome):
-    """``path`` with ``{direction}`` made ``export`` or ``import``: one
-    config section serves both, and each needs files of its own."""
+    """``path`` with ``{direction}`` made ``export`` or ``import``: the
+    export and the import may share the setting (in a config file's
+    DEFAULT section), and each needs files of its own."""
     return path.replace('{direction}', outcome.direction)
 
 

@@ -285,7 +285,9 @@ class IRemoteTargetFactory(zope.interface.Interface):
     login = zope.interface.Attribute(
         'Whether its targets log in to a server: a connection then needs '
         'a host, a user and a password. A local folder (``file``) does '
-        'not.')
+        'not: its connections refuse host, port, user and password file, '
+        'and must name their directory (the default "/" is a server\'s top, '
+        'not a folder of this machine).')
 
     def __call__(*, host, port, user, password, directory, timeout,
                  **options):
@@ -293,8 +295,8 @@ class IRemoteTargetFactory(zope.interface.Interface):
 
         ``port`` is left out where none was given: the factory knows the
         usual port of its protocol. ``timeout`` is in seconds; a target
-        without a network may ignore it, as it may ignore the login of a
-        server (see ``login``).
+        without a network may ignore it; one that does not log in gets
+        None for host, port, user and password (see ``login``).
         ``options`` are the ones declared by ``options``, converted and
         validated; one that is not given is not passed.
         """
@@ -355,8 +357,8 @@ class IConnectionSettings(zope.interface.Interface):
 
     directory = zope.schema.TextLine(
         title='Directory', default='/',
-        description='The CDS directory on the server, or the folder for '
-        '"file".')
+        description='The CDS directory on the server; for "file", the '
+        'folder, which must be given.')
 
     connections = zope.schema.Int(
         title='Connections', min=1, max=16, default=4,
@@ -379,9 +381,9 @@ class IFTPSOptions(zope.interface.Interface):
 
     verify = zope.configuration.fields.Bool(
         title='Verify the certificate', default=True,
-        description='Check the server\'s certificate and host name; '
-        'without, the connection is still encrypted, but anybody in between '
-        'can pose as the server: for test servers only.')
+        description='Check the server\'s certificate and host name. Without '
+        'the check the connection is still encrypted, but anybody in '
+        'between can pose as the server: for test servers only.')
 
 
 class ISFTPOptions(zope.interface.Interface):

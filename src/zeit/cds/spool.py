@@ -93,7 +93,7 @@ class FileStoreSpool:
     def check_free(self):
         path = os.path.join(self.path, LOCK_FILE)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return  # Never held.
         except OSError as e:
@@ -101,7 +101,8 @@ class FileStoreSpool:
                 f'Cannot lock spool {self.path}: {e.strerror or e}') from e
         try:
             # The lock zc.lockfile takes (flock), only tried: shared, and
-            # given up with the descriptor.
+            # given up with the descriptor. (A run that tries for the spool
+            # in that very instant backs off, as from any other run.)
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             raise self._busy(path) from None

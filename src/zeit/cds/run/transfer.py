@@ -69,9 +69,9 @@ class Run:
     work that need the connection and survives a dropped connection; the
     report's verbs count and announce what the run does.
 
-    A dry run only connects and checks the CDS locks (raising
-    RemoteLocked as the run would): it holds no lock, writes nothing and
-    announces nothing. A run within a watch finds the spool ``held`` and
+    A dry run only checks the spool's lock and, connected, the CDS locks
+    (raising SpoolBusy or RemoteLocked as the run would): it holds no
+    lock, writes nothing and announces nothing. A run within a watch finds the spool ``held`` and
     the target connected by the watcher, and only takes the lock.
     """
 

@@ -212,9 +212,15 @@ class ExportFaultTest(ExportTestCase):
         zeit.cds.main.export(self.store_dir, '127.0.0.1',
                              zeit.cds.testing.closed_port(), 'test',
                              'testpw', '/')
+        with FileStoreSpool(self.store).locked():
+            zeit.cds.main.export(self.store_dir, '127.0.0.1',
+                                 self.layer.server.port, 'test', 'testpw',
+                                 '/')
         self.assertEqual(
             ["CDS directory / is locked: lock file 'read' exists (held by "
-             'another party)'], self.log.logged_at(logging.WARNING))
+             'another party)', f'Spool {self.store_dir} is busy: another run '
+             f'holds {os.path.join(self.store_dir, "cds.lock")}'],
+            self.log.logged_at(logging.WARNING))
         self.assertEqual(1, len(self.log.logged_at(logging.ERROR)))
         self.assertIn('Cannot connect to CDS FTP server',
                       self.log.logged_at(logging.ERROR)[0])
