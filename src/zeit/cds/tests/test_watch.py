@@ -677,6 +677,19 @@ class ChildWatchTest(SpoolTestCase):
         child.process.send_signal(signal.SIGTERM)
         self.assertEqual(0, child.end())
 
+    def test_a_watch_started_on_a_busy_spool_waits_for_it(self):
+        self.go.set()
+        store = zeit.cds.testing.make_spool(self.store_dir, {'a.xml': b'A'})
+        with FileStoreSpool(store).locked():
+            child = ChildWatch(self, self.server, self.store_dir)
+            child.wait_for('is busy')
+        child.wait_for('^Watching for files')
+        # What waited meanwhile goes with the first full scan.
+        child.wait_for('^Exported 1 files')
+        child.process.send_signal(signal.SIGTERM)
+        self.assertEqual(0, child.end())
+        self.assertNotIn('Traceback', '\n'.join(child.lines))
+
     def test_tells_systemd_it_is_ready_and_stopping(self):
         self.go.set()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

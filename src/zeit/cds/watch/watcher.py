@@ -346,6 +346,10 @@ class ExportSide:
         self.sources = (self.arrivals,)
 
     def take(self):
+        if self.arrivals is None:
+            # Not watching yet (waiting for the spool): the first full
+            # scan finds what arrives meanwhile.
+            return set(), False
         return self.arrivals.take()
 
     def due(self, names):
