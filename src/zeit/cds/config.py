@@ -228,14 +228,15 @@ def settings(given):
                 options[found.name] = value
     remote = connection.checked(common, options, spell=spell)
     password = None
-    if connection.logs_in(connection.factory_for(remote.scheme)):
+    logs_in = connection.logs_in(connection.factory_for(remote.scheme))
+    if logs_in:
         for key in connection.LOGIN:
             _require(given, key)
-    if connection.needs_password(remote):
+    if connection.needs_password(remote) or logs_in and (
+            given.get('password-file')
+            or connection.PASSWORD_VARIABLE in os.environ):
+        # Besides a key, where one is given: the server may want both.
         password = connection.read_password(given.get('password-file'))
-    elif given.get('password-file'):
-        # Besides a key: the server may want both.
-        password = connection.read_password(given['password-file'])
     return Settings(remote=remote, password=password, **run)
 
 

@@ -194,6 +194,31 @@ class KeysTest(RegistryTestCase):
         self.assertEqual(3, remote.target().shelf)
 
 
+class PasswordBesidesAKeyTest(RegistryTestCase):
+
+    def settings(self, **given):
+        return config.settings({
+            'spool': self.folder, 'prepare': True, 'protocol': 'sftp',
+            'host': 'cds.example', 'user': 'zeit', 'key-file': '/key',
+            **given})
+
+    def test_from_the_environment_as_from_a_file(self):
+        # The server may ask for both.
+        os.environ['CDS_PASSWORD'] = 'from the environment'
+        self.addCleanup(os.environ.pop, 'CDS_PASSWORD')
+        self.assertEqual('from the environment', self.settings().password)
+        path = os.path.join(self.folder, 'password')
+        with open(path, 'w') as f:
+            f.write('from the file\n')
+        self.addCleanup(os.remove, path)
+        self.assertEqual('from the file',
+                         self.settings(**{'password-file': path}).password)
+
+    def test_none_without_either(self):
+        os.environ.pop('CDS_PASSWORD', None)
+        self.assertIsNone(self.settings().password)
+
+
 class CheckedTest(RegistryTestCase):
     """ConnectionSettings checked against the factory of their scheme."""
 
