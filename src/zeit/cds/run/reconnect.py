@@ -21,6 +21,7 @@ from zeit.cds.interfaces import ConnectError
 from zeit.cds.interfaces import ConnectionLost
 from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import RemoteDirectoryError
+from zeit.cds.run import shutdown
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class ReconnectPolicy:
 
     def _reconnect(self, target, reason, delays):
         target.close()
+        if shutdown.requested():
+            self._stop_reconnecting(target, reason)
         if isinstance(reason, NoAnswer):
             if self._waited_in_vain:
                 self._give_up_on_silence(target, reason)
@@ -87,6 +90,8 @@ class ReconnectPolicy:
         for delay in delays:
             log.warning('%s; reconnecting in %s seconds', reason, delay)
             time.sleep(delay)
+            if shutdown.requested():
+                self._stop_reconnecting(target, reason)
             try:
                 _connect_again(target)
                 if target in self._restore:
@@ -103,6 +108,17 @@ class ReconnectPolicy:
         raise ConnectionLost(
             f'{reason}; gave up after {len(self.delays)} '
             'attempts to reconnect')
+
+    def _stop_reconnecting(self, target, reason):
+        # Asked to stop (SIGTERM, SIGINT): no more waits for a server that
+        # may not come back, which could outlast the stop's time limit;
+        # the next run takes over what is left, the lock included.
+        self._given_up.add(target)
+        if isinstance(reason, NoAnswer):
+            self._silenced = f'{reason}; stopping'
+            raise NoAnswer(self._silenced) from reason
+        raise ConnectionLost(f'{reason}; not reconnecting: stopping',
+                             reason.reason) from reason
 
     def _give_up_on_silence(self, target, reason):
         self._given_up.add(target)

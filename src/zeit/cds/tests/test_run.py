@@ -3,6 +3,7 @@ target would use them: the reconnect policy, the report, the lock's
 scope; against real servers that drop or refuse connections."""
 import os
 import queue
+import signal
 import threading
 
 import zope.event
@@ -19,6 +20,7 @@ from zeit.cds.interfaces import NoAnswer
 from zeit.cds.interfaces import SpoolBusy
 from zeit.cds.interfaces import TransferError
 from zeit.cds.run.lock import RemoteLock
+from zeit.cds.run import shutdown
 from zeit.cds.run.reconnect import ReconnectPolicy
 from zeit.cds.run.report import Report
 from zeit.cds.run.scope import lock_scope
@@ -78,6 +80,23 @@ class ReconnectPolicyTest(RunPartTestCase):
                          r'^Cannot store file b.xml: .*; '
                          r'reconnecting in 0 seconds\n$')
         self.assertFalse(policy.gave_up_on(target))
+
+    def test_a_stop_asked_for_ends_the_reconnecting(self):
+        # Waits for a server that may not come back could outlast the
+        # time systemd gives a stop; the next run takes over.
+        server = zeit.cds.testing.server_for(self, DropOnBHandler)
+        target = self.connected(server)
+        policy = ReconnectPolicy((0, 0, 0))
+        with shutdown.graceful(redeliver=False):
+            signal.raise_signal(signal.SIGTERM)
+            with self.assertRaises(ConnectionLost) as raised:
+                policy.attempt(dropped_once(target), target=target)
+        self.assertRegex(str(raised.exception),
+                         r'^Cannot store file b.xml: .*; not reconnecting: '
+                         r'stopping$')
+        self.assertNotIn('a.xml', os.listdir(server.root))
+        self.assertTrue(policy.gave_up_on(target))
+        self.assertNotIn('reconnecting in', self.log.getvalue())
 
     def test_gives_up_after_its_delays(self):
         server = zeit.cds.testing.server_for(self, GoneHandler)
