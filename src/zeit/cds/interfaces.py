@@ -353,7 +353,8 @@ class IConnectionSettings(zope.interface.Interface):
 
     password_file = zope.configuration.fields.Path(
         title='Password file', required=False,
-        description='A file holding the password, read at every run.')
+        description='A file holding the password, read at every run '
+        '(a watcher reads it when it starts).')
 
     directory = zope.schema.TextLine(
         title='Directory', default='/',
@@ -397,7 +398,8 @@ class ISFTPOptions(zope.interface.Interface):
     passphrase_file = zope.configuration.fields.Path(
         title='Passphrase file', required=False,
         description='A file holding the passphrase of the key file, read '
-        'at every run; else the environment variable CDS_PASSPHRASE.')
+        'at every run (a watcher reads it when it starts); else the '
+        'environment variable CDS_PASSPHRASE.')
 
     known_hosts = zope.configuration.fields.Path(
         title='Known hosts', required=False,
