@@ -232,9 +232,9 @@ def settings(given):
     if logs_in:
         for key in connection.LOGIN:
             _require(given, key)
-    if connection.needs_password(remote) or logs_in and (
-            given.get('password-file')
-            or connection.PASSWORD_VARIABLE in os.environ):
+    if logs_in and (connection.needs_password(remote)
+                    or given.get('password-file')
+                    or connection.PASSWORD_VARIABLE in os.environ):
         # Besides a key, where one is given: the server may want both.
         password = connection.read_password(given.get('password-file'))
     return Settings(remote=remote, password=password, **run)

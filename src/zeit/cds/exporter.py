@@ -61,9 +61,8 @@ class Exporter(Transfer):
 
     def _planned(self):
         waiting = self.spool.waiting()
-        refused = {name: delivery.refusal(name) for name in waiting}
-        refused = {name: error for name, error in refused.items()
-                   if error is not None}
+        refused = {name: error for name in waiting
+                   if (error := delivery.refusal(name)) is not None}
         refused.update({name: NotARegularFile(names.shown(name))
                         for name in self.spool.strays()})
         return [name for name in waiting if name not in refused], refused

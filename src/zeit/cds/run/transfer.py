@@ -71,8 +71,9 @@ class Run:
 
     A dry run only checks the spool's lock and, connected, the CDS locks
     (raising SpoolBusy or RemoteLocked as the run would): it holds no
-    lock, writes nothing and announces nothing. A run within a watch finds the spool ``held`` and
-    the target connected by the watcher, and only takes the lock.
+    lock, writes nothing and announces nothing. A run within a watch
+    finds the spool ``held`` and the target connected by the watcher, and
+    only takes the lock.
     """
 
     def __init__(self, transfer, *, dry_run=False, held=False):

@@ -69,6 +69,15 @@ class CommandLineTestCase(SpoolTestCase):
                 argv += [f'--{key}', value]
         return argv
 
+    def dry_run(self, script='cds-export'):
+        """A ``--dry-run`` of ``script``, checked to change nothing, neither
+        in the spool nor on the server; its result."""
+        before = tree(self.store_dir), tree(self.server.root)
+        result = self.cds(*self.options(), '--dry-run', script=script)
+        self.assertEqual(before, (tree(self.store_dir),
+                                  tree(self.server.root)))
+        return result
+
     def cds(self, *args, script='cds-export', env=None):
         return zeit.cds.testing.run_script(script, *args, env=env)
 
@@ -176,11 +185,8 @@ class ExportCommandTest(CommandLineTestCase):
         self.assertEqual('', result.stderr)
 
     def test_dry_run_changes_nothing(self):
-        before = tree(self.store_dir), tree(self.server.root)
-        result = self.cds(*self.options(), '--dry-run')
+        result = self.dry_run()
         self.assertExit(0, result)
-        self.assertEqual(before, (tree(self.store_dir),
-                                  tree(self.server.root)))
         self.assertIn('Would export file a-file\n'
                       'Would export file b.xml\n', result.stderr)
 
@@ -196,10 +202,7 @@ class ExportCommandTest(CommandLineTestCase):
                     os.remove(path)
 
     def assertBacksOffDry(self, lock):
-        before = tree(self.store_dir), tree(self.server.root)
-        dry = self.cds(*self.options(), '--dry-run')
-        self.assertEqual(before, (tree(self.store_dir),
-                                  tree(self.server.root)))
+        dry = self.dry_run()
         real = self.cds(*self.options())
         self.assertExit(75, dry)
         self.assertExit(75, real)
@@ -236,10 +239,7 @@ class ExportCommandTest(CommandLineTestCase):
         new = os.path.join(self.store_dir, 'new')
         os.symlink('a-file', os.path.join(new, 'link.xml'))
         os.mkdir(os.path.join(new, 'folder'))
-        before = tree(self.store_dir), tree(self.server.root)
-        dry = self.cds(*self.options(), '--dry-run')
-        self.assertEqual(before, (tree(self.store_dir),
-                                  tree(self.server.root)))
+        dry = self.dry_run()
         real = self.cds(*self.options())
         self.assertExit(1, dry)
         self.assertExit(1, real)
@@ -705,20 +705,14 @@ class ImportCommandTest(CommandLineTestCase):
 
     def test_dry_run_changes_nothing(self):
         self.offer({'bar.xml': b'bar', '.cds-partial.foo.xml': b'f'})
-        before = tree(self.store_dir), tree(self.server.root)
-        result = self.cds(*self.options(), '--dry-run', script='cds-import')
+        result = self.dry_run(script='cds-import')
         self.assertExit(0, result)
         self.assertIn('Would import file bar.xml\n', result.stderr)
         self.assertNotIn('foo.xml', result.stderr)
-        self.assertEqual(before, (tree(self.store_dir),
-                                  tree(self.server.root)))
 
     def test_dry_run_fails_as_the_run_would(self):
         self.offer({'bar.xml': b'bar', 'back\\slash.xml': b'odd'})
-        before = tree(self.store_dir), tree(self.server.root)
-        dry = self.cds(*self.options(), '--dry-run', script='cds-import')
-        self.assertEqual(before, (tree(self.store_dir),
-                                  tree(self.server.root)))
+        dry = self.dry_run(script='cds-import')
         real = self.cds(*self.options(), script='cds-import')
         self.assertExit(1, dry)
         self.assertExit(1, real)
@@ -729,15 +723,12 @@ class ImportCommandTest(CommandLineTestCase):
 
     def test_dry_run_under_a_foreign_lock_is_75(self):
         self.offer({'bar.xml': b'bar', 'read': b'partner\n'})
-        before = tree(self.store_dir), tree(self.server.root)
-        result = self.cds(*self.options(), '--dry-run', script='cds-import')
+        result = self.dry_run(script='cds-import')
         self.assertExit(75, result)
         self.assertEqual(
             "WARNING: CDS directory / is locked: lock file 'read' exists "
             "(held by another party)", result.stderr.splitlines()[-1])
         self.assertNotIn('Would import', result.stderr)
-        self.assertEqual(before, (tree(self.store_dir),
-                                  tree(self.server.root)))
 
     def test_remote_locked_is_75(self):
         self.offer({'bar.xml': b'bar', 'write': b'partner writing\n'})
