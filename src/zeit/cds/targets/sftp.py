@@ -580,14 +580,11 @@ def _known_hosts(path):
         return asyncssh.read_known_hosts(path)
     except FileNotFoundError:
         return asyncssh.import_known_hosts('')
-    except OSError as e:
-        reason = _printable(e.strerror or e)
-        raise SettingsError(
-            f'Cannot read known_hosts file {path}: {reason}', reason) from e
-    except ValueError as e:
-        # asyncssh quotes the line it could not read, which may be a
-        # secret: a password file named here by mistake.
-        reason = 'not in the known_hosts format'
+    except (OSError, ValueError) as e:
+        # Not asyncssh's ValueError text: it quotes the line it could not
+        # read, which may be a secret (a password file named by mistake).
+        reason = (_printable(e.strerror or e) if isinstance(e, OSError)
+                  else 'not in the known_hosts format')
         raise SettingsError(
             f'Cannot read known_hosts file {path}: {reason}', reason) from e
 
